@@ -1,0 +1,204 @@
+"""`paperflow`: list papers, run one stage (what dvc.yaml calls), run pipelines via DVC or Prefect, write the index,
+schedule flows, open the UIs. User errors print one line and exit 2. Heavy imports stay inside the commands.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from .errors import UserError
+from .registry import PROFILES, SLUGS
+
+ENV_DEFAULTS = {"DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
+def _root() -> Path:
+    from .layout import repo_root
+
+    return repo_root()
+
+
+def cmd_list(a: argparse.Namespace) -> None:
+    from .registry import all_papers
+
+    for p in all_papers():
+        print(f"{p.slug}: {p.title} (arXiv {p.arxiv})")
+        for s in p.stages:
+            names = ", ".join(p.dvc_names(s))
+            print(f"  stage {s.name:<12} after [{', '.join(s.after)}] -> dvc: {names}")
+        for c in p.claims:
+            print(f"  claim {c.id}: {c.statement}")
+
+
+def cmd_stage(a: argparse.Namespace) -> None:
+    from .runner import run_stage
+
+    metrics = run_stage(a.paper, a.stage, a.item, track=not a.no_track)
+    logging.getLogger("paperflow").info("metrics: %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                                  for k, v in list(metrics.items())[:12]))
+
+
+def validate_all(root: Path, papers) -> None:
+    from .params import check_paper, read_yaml
+
+    params = read_yaml(root / "params.yaml")
+    for p in papers:
+        check_paper(params, p)
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    from . import tracking
+    from .params import set_values
+    from .registry import resolve
+
+    root, papers = _root(), resolve(a.target)
+    if a.profile:
+        validate_profile = [(p.slug, a.profile) for p in papers]
+        if set_values(root / "params.yaml", [([s, "profile"], v) for s, v in validate_profile]):
+            logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
+                         a.profile, ", ".join(p.slug for p in papers))
+    validate_all(root, papers)
+    tracking.ensure_store(root, [p.slug for p in papers])
+    if a.via == "prefect":
+        from flows.pipeline import paper_flow, suite_flow
+
+        suite_flow(force=a.force) if a.target == "all" else paper_flow(a.target, force=a.force)
+        return
+    pid = f"cli-{uuid.uuid4().hex[:12]}"
+    parents = {p.slug: tracking.find_or_create_parent(root, p.slug, pid, {"via": "dvc"}) for p in papers}
+    force = ["-f"] if a.force else []
+    cmds = [["dvc", "repro", *force]] if a.target == "all" else [
+        ["dvc", "repro", *force, "--glob", f"{a.target}_*"], ["dvc", "repro", "-s", "suite_index"]]
+    rc = 0
+    for cmd in cmds:
+        logging.info("running: %s", " ".join(cmd))
+        rc = rc or subprocess.call(cmd, cwd=root, env={**os.environ, tracking.PIPELINE_ENV: pid})
+    for run_id in parents.values():
+        tracking.end_parent(root, run_id, "FINISHED" if rc == 0 else "FAILED")
+    if rc:
+        raise SystemExit(rc)
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from .index import write_index
+
+    logging.info("wrote %s", write_index(_root()))
+
+
+def cmd_data(a: argparse.Namespace) -> None:
+    from .data import export, track
+
+    root = _root()
+    for p in export(root):
+        logging.info("exported %s", p)
+    track(root)
+    logging.info("data/ matches data.dvc and is in the DVC cache")
+
+
+def cmd_dvc_yaml(a: argparse.Namespace) -> None:
+    from .dvcgen import render, write
+
+    root = _root() if (Path.cwd() / "dvc.yaml").exists() else Path.cwd()
+    if a.check:
+        current = (root / "dvc.yaml").read_text() if (root / "dvc.yaml").exists() else ""
+        if current != render(root):
+            raise UserError("dvc.yaml is stale; regenerate it with `paperflow dvc-yaml`")
+        return
+    logging.info("wrote %s", write(root))
+
+
+def cmd_params(a: argparse.Namespace) -> None:
+    import yaml
+
+    from .params import defaults
+    from .registry import resolve
+
+    print(yaml.safe_dump({p.slug: defaults(p) for p in resolve(a.target)}, sort_keys=False), end="")
+
+
+def cmd_schedule(a: argparse.Namespace) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError("schedules need a Prefect server: run `paperflow ui prefect` and export "
+                        "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    from .registry import resolve
+
+    resolve(a.target)
+    from flows.pipeline import serve
+
+    serve(a.target, a.cron)
+
+
+def cmd_ui(a: argparse.Namespace) -> None:
+    root = _root()
+    if a.which == "mlflow":
+        from .tracking import tracking_uri
+
+        cmd = ["mlflow", "server", "--backend-store-uri", tracking_uri(root), "--host", "127.0.0.1",
+               "--port", str(a.port or 5000), "--workers", "1"]
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    else:
+        cmd = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(a.port or 4200)]
+        env = dict(os.environ)
+    logging.info("%s", " ".join(cmd))
+    raise SystemExit(subprocess.call(cmd, cwd=root, env=env))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="paperflow", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sp = sub.add_parser("list", help="papers, their stages and claims")
+    sp.set_defaults(fn=cmd_list)
+    sp = sub.add_parser("stage", help="run one stage (what dvc.yaml calls)")
+    sp.add_argument("paper", help=f"one of: {', '.join(SLUGS)}")
+    sp.add_argument("stage")
+    sp.add_argument("--item", help="the foreach item of a per-item stage")
+    sp.add_argument("--no-track", action="store_true", help="skip MLflow (for debugging)")
+    sp.set_defaults(fn=cmd_stage)
+    sp = sub.add_parser("run", help="run a paper's pipeline (or all) through DVC or Prefect")
+    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.add_argument("--profile", choices=PROFILES, help="set <paper>.profile in params.yaml first")
+    sp.add_argument("--via", choices=["dvc", "prefect"], default="dvc")
+    sp.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
+    sp.set_defaults(fn=cmd_run)
+    sp = sub.add_parser("report", help="write reports/index.md from every paper's claims")
+    sp.set_defaults(fn=cmd_report)
+    sp = sub.add_parser("data", help="export data/ (raw inputs tracked by data.dvc) from installed packages")
+    sp.set_defaults(fn=cmd_data)
+    sp = sub.add_parser("dvc-yaml", help="regenerate dvc.yaml from the registry")
+    sp.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml is stale")
+    sp.set_defaults(fn=cmd_dvc_yaml)
+    sp = sub.add_parser("params", help="print the default params.yaml section of a paper")
+    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.set_defaults(fn=cmd_params)
+    sp = sub.add_parser("schedule", help="serve a Prefect deployment with a cron schedule (needs a Prefect server)")
+    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.add_argument("--cron", required=True, help='e.g. "0 3 * * *"')
+    sp.set_defaults(fn=cmd_schedule)
+    sp = sub.add_parser("ui", help="start the Prefect or MLflow UI on 127.0.0.1")
+    sp.add_argument("which", choices=["prefect", "mlflow"])
+    sp.add_argument("--port", type=int)
+    sp.set_defaults(fn=cmd_ui)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    for k, v in ENV_DEFAULTS.items():
+        os.environ.setdefault(k, v)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    a = parser().parse_args(argv)
+    try:
+        a.fn(a)
+    except UserError as e:
+        print(f"paperflow: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""reports/index.md: every registered paper's verdicts and wall time (`paperflow report`, DVC stage suite_index)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import layout
+from .registry import all_papers
+
+
+def paper_wall_time(root: Path, slug: str) -> float:
+    tdir = layout.report_dir(root, slug) / "timing"
+    return sum(json.loads(f.read_text())["wall_time_s"] for f in sorted(tdir.glob("*.json"))) if tdir.is_dir() else 0.0
+
+
+def write_index(root: Path) -> Path:
+    lines = ["# paperflow results", "", "Verdicts from the last `dvc repro` of each paper (see each paper's report).", "",
+             "| paper | profile | verdicts | wall time (stages, sum) | report |", "|---|---|---|---|---|"]
+    for paper in all_papers():
+        cfile = layout.report_dir(root, paper.slug) / "claims.json"
+        if not cfile.exists():
+            lines.append(f"| {paper.slug} | - | not run | - | - |")
+            continue
+        doc = json.loads(cfile.read_text())
+        verdicts = ", ".join(f"{c['id']} {c['verdict']}" for c in doc["claims"])
+        wall = paper_wall_time(root, paper.slug)
+        lines.append(f"| [{paper.slug}](../tasks/{paper.slug}/README.md) | {doc.get('profile', '?')} | {verdicts} | "
+                     f"{wall / 60:.1f} min | [report]({paper.slug}/report.md) |")
+    path = root / "reports" / "index.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path

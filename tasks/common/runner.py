@@ -1,0 +1,175 @@
+"""run_stage: the only caller of stage functions (used by `paperflow stage`, i.e. DVC, the Prefect tasks and tests).
+
+It validates params, checks inputs, opens the MLflow child run with lineage tags, calls the function with a
+StageIO whose output folder is temporary, and only when everything succeeded renames the outputs into place and
+writes metrics.json / timing.json / run.json atomically. A failed or killed stage leaves nothing that looks
+complete.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import layout
+from .errors import UserError
+from .io import StageIO, load_json, save_json_atomic
+from .params import params_hash, read_yaml, stage_params
+from .registry import Paper, Stage, get_paper
+
+log = logging.getLogger("paperflow.runner")
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def dvc_hash(root: Path, path: Path) -> str | None:
+    """The DVC md5 of a tracked path, from dvc.lock (stage outs) or data.dvc."""
+    rel = path.relative_to(root).as_posix().rstrip("/")
+    for f in (root / "dvc.lock", root / "data.dvc"):
+        if not f.exists():
+            continue
+        doc = yaml.safe_load(f.read_text()) or {}
+        entries = [o for st in (doc.get("stages") or {}).values() for o in st.get("outs", [])] + doc.get("outs", [])
+        for o in entries:
+            if o.get("path", "").rstrip("/") == rel:
+                return o.get("md5")
+    return None
+
+
+def _check_item(paper: Paper, stage: Stage, item: str | None) -> None:
+    if stage.items and item not in stage.items:
+        raise UserError(f"{paper.slug}.{stage.name} needs --item, one of: {', '.join(stage.items)}")
+    if not stage.items and item is not None:
+        raise UserError(f"{paper.slug}.{stage.name} takes no --item (got {item!r})")
+
+
+def _upstream(root: Path, paper: Paper, stage: Stage) -> list[tuple[str, str | None, Path]]:
+    ups = []
+    for name in stage.after:
+        up = paper.stage(name)
+        for it in up.items or (None,):
+            path = layout.out_dir(root, paper.slug, name, it)
+            if not (path / layout.RUN_FILE).exists():
+                raise UserError(f"{path.relative_to(root)}: missing or incomplete upstream output; "
+                                f"run `dvc repro {paper.dvc_names(up)[0]}` first")
+            ups.append((name, it, path))
+    if stage.data and not (root / "data").is_dir():
+        raise UserError("data/: missing; run `paperflow data` (or `dvc pull`) to recreate the raw inputs")
+    return ups
+
+
+def _check_metrics(metrics: Any, where: str) -> dict[str, float]:
+    if not isinstance(metrics, dict):
+        raise TypeError(f"{where} must return dict[str, float], got {type(metrics).__name__}")
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"{where} returned non-numeric metric {k}={v!r}")
+        out[k] = float(v) if isinstance(v, float) or not float(v).is_integer() else int(v)
+    return out
+
+
+def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: Path | None = None,
+              track: bool = True) -> dict[str, float]:
+    root = (root or layout.repo_root()).resolve()
+    paper = get_paper(paper_slug)
+    stage = paper.stage(stage_name)
+    _check_item(paper, stage, item)
+    all_params = read_yaml(root / "params.yaml")
+    p = stage_params(all_params, paper, stage)
+    profile = all_params[paper.slug].get("profile", "default")
+    ups = _upstream(root, paper, stage)
+    fn = stage.load()
+    where = f"{paper.slug}.{layout.stage_key(stage.name, item)}"
+
+    staging = root / "outputs" / paper.slug / f".tmp-{layout.stage_key(stage.name, item)}-{uuid.uuid4().hex[:8]}"
+    io = StageIO(root=root, paper=paper.slug, stage=stage.name, item=item, profile=profile, out=staging / "out",
+                 plots=staging / "plots", seed_base=int(getattr(p, "seed", 0)), after=stage.after,
+                 items_of={s.name: s.items for s in paper.stages}, log=logging.getLogger(f"paperflow.{where}"))
+    io.out.mkdir(parents=True)
+    if stage.report:
+        (io.out / "figures").mkdir()
+    tags = {"paper": paper.slug, "stage": stage.name, "item": item or "", "dvc.stage": paper.dvc_names(stage)[0]
+            if not item else f"{paper.slug}_{stage.name}@{item}", "git.commit": git_commit(root),
+            "params.hash": params_hash(p), "profile": profile}
+    up_runs = {layout.stage_key(n, it): load_json(path / layout.RUN_FILE)["run_id"] for n, it, path in ups}
+    tags.update({f"upstream.{k}": v for k, v in up_runs.items()})
+    tags["upstream_run_ids"] = ",".join(sorted(set(up_runs.values())))
+    try:
+        t0 = time.perf_counter()
+        log.info("%s: start (params %s)", where, tags["params.hash"])
+        if track:
+            from . import tracking
+
+            with tracking.stage_run(root, paper.slug, where, p.model_dump(), tags) as run:
+                metrics = _check_metrics(fn(p, io), where)
+                wall = time.perf_counter() - t0
+                _log_run(run, io, metrics, wall, ups, root, stage)
+                run_id = run.run_id
+        else:
+            metrics = _check_metrics(fn(p, io), where)
+            wall, run_id = time.perf_counter() - t0, f"untracked-{uuid.uuid4().hex[:12]}"
+        _finalise(root, paper, stage, item, io, staging, metrics, wall, run_id, tags)
+        log.info("%s: done in %.1f s", where, wall)
+        return metrics
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage) -> None:
+    run.log_metrics({**{k: v for k, v in metrics.items() if v is not None}, "wall_time_s": wall})
+    for name, (steps, vals) in io.curves.items():
+        run.log_curve(name, steps, vals)
+    for model, name in io.models:
+        run.log_model(model, name)
+    for name, it, path in ups:
+        run.log_input(path, layout.stage_key(name, it), dvc_hash(root, path), context=name)
+    if stage.data:
+        run.log_input(root / "data", "data", dvc_hash(root, root / "data"), context="raw")
+    if stage.report:
+        run.log_artifacts(io.out)
+    run.log_artifacts(io.plots, "plots")
+
+
+def _finalise(root: Path, paper: Paper, stage: Stage, item: str | None, io: StageIO, staging: Path,
+              metrics: dict, wall: float, run_id: str, tags: dict) -> None:
+    info = {"run_id": run_id, "wall_time_s": round(wall, 2), "params_hash": tags["params.hash"],
+            "git_commit": tags["git.commit"], "profile": tags["profile"]}
+    if stage.report:
+        dest = layout.report_dir(root, paper.slug)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in layout.REPORT_FILES:
+            target = dest / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            if (io.out / name).exists():
+                (io.out / name).replace(target)
+    else:
+        save_json_atomic(io.out / layout.RUN_FILE, info)
+        target = layout.out_dir(root, paper.slug, stage.name, item)
+        if target.exists():
+            shutil.rmtree(target)
+        io.out.replace(target)
+    if stage.curves:
+        target = layout.plots_dir(root, paper.slug, stage.name, item)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        io.plots.mkdir(parents=True, exist_ok=True)
+        io.plots.replace(target)
+    save_json_atomic(layout.metrics_file(root, paper.slug, stage.name, item), metrics)
+    save_json_atomic(layout.timing_file(root, paper.slug, stage.name, item), info)

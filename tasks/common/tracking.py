@@ -1,0 +1,159 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+Experiment = paper. One parent run per pipeline execution, one child run per stage, linked with
+`parent_run_id=` (never the thread-local active run). Lineage tags: paper, stage, git commit, params hash and the
+run ids of the upstream stages whose outputs were consumed (read from their output folders, so they stay right
+when DVC restores a cached stage). The store is `sqlite:///<repo>/mlflow.db` unless MLFLOW_TRACKING_URI is set.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import UserError
+
+log = logging.getLogger("paperflow.tracking")
+PIPELINE_ENV = "PAPERFLOW_PIPELINE_ID"
+PIP_REQS = ["torch==2.13.0"]
+
+
+def tracking_uri(root: Path) -> str:
+    """MLFLOW_TRACKING_URI, else an absolute sqlite URI in the repo root (DVC_ROOT for queued experiments)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    base = Path(os.environ.get("DVC_ROOT") or root).resolve()
+    return f"sqlite:///{base / 'mlflow.db'}"
+
+
+def _mlflow(root: Path):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    return mlflow
+
+
+def ensure_store(root: Path, papers: list[str]) -> str:
+    """Create and migrate the store and the experiments once, serially, before anything fans out."""
+    uri = tracking_uri(root)
+    if uri.startswith("http") and os.environ.get("PAPERFLOW_SKIP_SERVER_CHECK") != "1":
+        _check_server(uri)
+    mlflow = _mlflow(root)
+    try:
+        for p in papers:
+            if mlflow.get_experiment_by_name(p) is None:
+                mlflow.create_experiment(p)
+    except Exception as e:  # noqa: BLE001 - any store failure is a user-facing setup problem
+        raise UserError(f"MLflow store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}; "
+                        "check MLFLOW_TRACKING_URI (unset it to use the embedded sqlite store)") from None
+    return uri
+
+
+def _check_server(uri: str) -> None:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except Exception:  # noqa: BLE001
+        raise UserError(f"MLflow tracking server {uri} is unreachable; start it (`paperflow ui mlflow`) "
+                        "or unset MLFLOW_TRACKING_URI to use the embedded sqlite store") from None
+
+
+def _experiment_id(mlflow, paper: str) -> str:
+    exp = mlflow.get_experiment_by_name(paper)
+    return exp.experiment_id if exp else mlflow.create_experiment(paper)
+
+
+def pipeline_id() -> str:
+    """The id of this pipeline execution: set by `paperflow run`/the Prefect flow, else the calling `dvc` process."""
+    pid = os.environ.get(PIPELINE_ENV)
+    if pid:
+        return pid
+    proc = os.getppid()
+    for _ in range(6):  # walk up: sh -> dvc (-> paperflow ...)
+        try:
+            stat = Path(f"/proc/{proc}/stat").read_text()
+            cmdline = Path(f"/proc/{proc}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            break
+        fields = stat.rsplit(")", 1)[1].split()
+        if any(Path(a).name == "dvc" for a in cmdline.split(" ")[:2]):
+            return f"dvc-{proc}-{fields[19]}"  # pid + start time: unique per `dvc repro` process
+        proc = int(fields[1])
+    return f"stage-{uuid.uuid4().hex[:12]}"
+
+
+def find_or_create_parent(root: Path, paper: str, pid: str, tags: dict[str, str]) -> str:
+    mlflow = _mlflow(root)
+    exp_id = _experiment_id(mlflow, paper)
+    client = mlflow.MlflowClient()
+    found = client.search_runs([exp_id], filter_string=f"tags.`paperflow.pipeline_id` = '{pid}' and tags.`paperflow.role` = 'pipeline'",
+                               max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(exp_id, run_name=f"{paper}-pipeline", tags={"paperflow.pipeline_id": pid,
+                                                                        "paperflow.role": "pipeline", "paper": paper, **tags})
+    return run.info.run_id
+
+
+def end_parent(root: Path, run_id: str, status: str = "FINISHED") -> None:
+    _mlflow(root).MlflowClient().set_terminated(run_id, status)
+
+
+class StageRun:
+    """What a running stage logs through (wrapped by StageIO so stage code never sees mlflow)."""
+
+    def __init__(self, mlflow, run_id: str):
+        self.mlflow, self.run_id = mlflow, run_id
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v}
+        if clean:
+            self.mlflow.log_metrics(clean, step=step)
+
+    def log_curve(self, name: str, steps: list[int], values: list[float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        ms = [Metric(name, float(v), now, int(s)) for s, v in zip(steps, values) if v == v]
+        client = self.mlflow.MlflowClient()
+        for i in range(0, len(ms), 1000):
+            client.log_batch(self.run_id, metrics=ms[i:i + 1000])
+
+    def log_model(self, model, name: str) -> None:
+        self.mlflow.pytorch.log_model(model, name=name, serialization_format="pickle", pip_requirements=PIP_REQS)
+
+    def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
+        if path.is_dir():
+            self.mlflow.log_artifacts(str(path), artifact_path)
+        elif path.exists():
+            self.mlflow.log_artifact(str(path), artifact_path)
+
+    def log_input(self, path: Path, name: str, digest: str | None, context: str) -> None:
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        ds = MetaDataset(source=resolve_dataset_source(str(path.resolve())), name=name, digest=digest or "unknown")
+        self.mlflow.log_input(ds, context=context, tags={"dvc.md5": digest or "unknown"})
+
+
+@contextmanager
+def stage_run(root: Path, paper: str, stage: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[StageRun]:
+    """A child run of this pipeline execution's parent run; FAILED if the stage raises."""
+    mlflow = _mlflow(root)
+    pid = pipeline_id()
+    parent = find_or_create_parent(root, paper, pid, {k: v for k, v in tags.items() if k.startswith("git.")})
+    with mlflow.start_run(experiment_id=_experiment_id(mlflow, paper), run_name=stage, parent_run_id=parent,
+                          tags={**tags, "paperflow.pipeline_id": pid, "paperflow.role": "stage"}) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        try:
+            yield StageRun(mlflow, run.info.run_id)
+        finally:
+            if not pid.startswith(("flow-", "cli-")):  # dvc-driven parents have no owner to close them
+                end_parent(root, parent)

@@ -1,0 +1,118 @@
+"""Bad inputs: one clear line naming the key or path and the fix, exit code 2, nothing half-written."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tasks.common.errors import UserError
+from tasks.common.params import read_yaml, stage_params
+from tasks.common.registry import get_paper
+from tasks.common.runner import run_stage
+from tasks.common.testing import make_root
+
+PAPER = get_paper("mdm")
+
+
+def _params(**train):
+    p = {"mdm": {"profile": "default", "train": train}}
+    return p
+
+
+@pytest.mark.parametrize("values, key", [
+    ({"stepz": 10}, "mdm.train.stepz"),
+    ({"steps": "many"}, "mdm.train.steps"),
+    ({"steps": -1}, "mdm.train.steps"),
+    ({"lr": 5.0}, "mdm.train.lr"),
+])
+def test_bad_param_names_the_key(values, key):
+    with pytest.raises(UserError, match=key.replace(".", r"\.")):
+        stage_params(_params(**values), PAPER, PAPER.stage("train"))
+
+
+def test_bad_profile_and_unknown_stage_section():
+    with pytest.raises(UserError, match="mdm.profile"):
+        stage_params({"mdm": {"profile": "huge"}}, PAPER, PAPER.stage("train"))
+    with pytest.raises(UserError, match="mdm.trian"):
+        stage_params({"mdm": {"trian": {}}}, PAPER, PAPER.stage("train"))
+
+
+def test_corrupt_params_yaml(tmp_path):
+    (tmp_path / "params.yaml").write_text("mdm: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        read_yaml(tmp_path / "params.yaml")
+
+
+def _cli(args, cwd, env=None):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path):
+    root = make_root(tmp_path, ["mdm"])
+    for args, needle in [(["run", "nosuch"], "unknown paper 'nosuch'"),
+                         (["stage", "mdm", "nosuch"], "has no stage 'nosuch'"),
+                         (["stage", "mdm", "train"], "needs --item"),
+                         (["stage", "mdm", "sweep"], "outputs/mdm/prepare: missing")]:
+        proc = _cli(args, root)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert not (root / "outputs" / "mdm" / "sweep").exists()
+    assert not (root / "reports" / "mdm" / "metrics" / "sweep.json").exists()
+
+
+def test_bad_value_in_params_yaml_exits_2_before_anything_runs(tmp_path):
+    root = make_root(tmp_path, ["mdm"])
+    doc = yaml.safe_load((root / "params.yaml").read_text())
+    doc["mdm"]["prepare"]["vocab"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(doc))
+    proc = _cli(["stage", "mdm", "prepare"], root)
+    assert proc.returncode == 2 and "mdm.prepare.vocab" in proc.stderr
+    assert not (root / "outputs").exists()
+
+
+def test_unreachable_tracking_server(tmp_path):
+    root = make_root(tmp_path, ["mdm"])
+    proc = _cli(["run", "mdm"], root, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert proc.returncode == 2
+    assert "unreachable" in proc.stderr and "MLFLOW_TRACKING_URI" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_and_corrupt_artifacts(tmp_path):
+    root = make_root(tmp_path, ["mdm"])
+    run_stage("mdm", "prepare", root=root, track=False)
+    langs = root / "outputs" / "mdm" / "prepare" / "languages.npz"
+    langs.write_bytes(b"not an npz")
+    with pytest.raises(UserError, match="languages.npz: corrupt"):
+        run_stage("mdm", "sweep", root=root, track=False)
+    assert not (root / "outputs" / "mdm" / "sweep").exists()
+    assert not list((root / "outputs" / "mdm").glob(".tmp-*")), "staging folder left behind"
+    shutil.rmtree(root / "outputs" / "mdm" / "prepare")
+    with pytest.raises(UserError, match="outputs/mdm/prepare: missing"):
+        run_stage("mdm", "sweep", root=root, track=False)
+
+
+def test_failing_stage_leaves_previous_outputs_and_no_staging(tmp_path, monkeypatch):
+    root = make_root(tmp_path, ["mdm"])
+    run_stage("mdm", "prepare", root=root, track=False)
+    before = (root / "reports/mdm/metrics/prepare.json").read_text()
+
+    def boom(p, io):
+        (io.out / "partial.bin").write_bytes(b"x")
+        raise RuntimeError("killed")
+
+    import tasks.mdm.prepare as prep
+
+    monkeypatch.setattr(prep, "run", boom)
+    with pytest.raises(RuntimeError):
+        run_stage("mdm", "prepare", root=root, track=False)
+    assert not (root / "outputs/mdm/prepare/partial.bin").exists()
+    assert (root / "reports/mdm/metrics/prepare.json").read_text() == before
+    assert not list((root / "outputs" / "mdm").glob(".tmp-*"))

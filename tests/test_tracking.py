@@ -1,0 +1,47 @@
+"""The runner with a real MLflow store: child runs under one parent, lineage tags, params, metrics, inputs."""
+from __future__ import annotations
+
+import json
+
+import mlflow
+
+from tasks.common import tracking
+from tasks.common.runner import run_stage
+from tasks.common.testing import make_root
+
+
+def _runs(uri):
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("mdm")
+    return client, client.search_runs([exp.experiment_id])
+
+
+def test_stage_runs_are_children_with_lineage(tmp_path, mlflow_uri, monkeypatch):
+    root = make_root(tmp_path, ["mdm"])
+    tracking.ensure_store(root, ["mdm"])
+    monkeypatch.setenv(tracking.PIPELINE_ENV, "cli-test")
+    run_stage("mdm", "prepare", root=root)
+    run_stage("mdm", "sweep", root=root)
+    client, runs = _runs(mlflow_uri)
+    by_name = {r.info.run_name: r for r in runs}
+    parent = by_name["mdm-pipeline"]
+    prep, sweep = by_name["mdm.prepare"], by_name["mdm.sweep"]
+    for child in (prep, sweep):
+        t = child.data.tags
+        assert t["mlflow.parentRunId"] == parent.info.run_id
+        assert t["paper"] == "mdm" and t["git.commit"] and len(t["params.hash"]) == 12
+    assert sweep.data.tags["upstream.prepare"] == prep.info.run_id
+    run_json = json.loads((root / "outputs/mdm/prepare/run.json").read_text())
+    assert run_json["run_id"] == prep.info.run_id
+    assert sweep.data.params["samples"] == "200"          # effective (smoke) params, logged flat
+    assert "cells" in sweep.data.metrics and "wall_time_s" in sweep.data.metrics
+    inputs = client.get_run(sweep.info.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["prepare"]
+
+
+def test_tracking_uri_defaults_to_absolute_sqlite_in_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert tracking.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("DVC_ROOT", "/somewhere/repo")
+    assert tracking.tracking_uri(tmp_path) == "sqlite:////somewhere/repo/mlflow.db"
