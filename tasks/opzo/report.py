@@ -1,0 +1,251 @@
+"""Stage `report`: verdicts for C1-C7 from `evaluate`'s results, the figures, report.md and claims.json.
+
+The criteria below are the sheet's pre-registered ones, fixed as code before any test result was seen; nothing
+here reads a result to choose a threshold. Accuracies are in points (percent). CIs: a paired percentile bootstrap
+over test samples (the same test set for every arm, seeds averaged inside each resample) and a t-interval over
+seeds. Verdicts use the point estimates, as the criteria are written.
+
+Run: `paperflow stage opzo report`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.common import plotting
+from tasks.common.claims import INCONCLUSIVE, Verdict, ci, from_checks, report
+from tasks.common.stats import bootstrap_ci
+
+from .methods import ARMS, MAIN_ARMS, NOISE_VARIANTS
+from .params import ReportParams
+
+# --- pre-registered criteria (sheet, Claims and pass criteria) -----------------------------------------------
+C1_MAX_GAP_TO_BP = 3.0        # mean OPZO >= mean BP - 3.0 points, on D1 and on D2
+C2_MIN_GAIN_OVER_ZO = 15.0    # OPZO - ZO_sp >= 15 points, on D1 and on D2
+C3_FC_MAX_GAP_TO_DFA = 1.0    # FC: OPZO >= DFA - 1.0; conv not run -> INCONCLUSIVE ("not reproduced at this scale")
+C4_COS_FACTOR = 5.0           # every hidden layer, mid-training: median cos(OPZO, BP) >= 5 x ZO_sp's
+C4_VAR_FACTOR = 0.1           # ... and relative variance of OPZO <= 1/10 of ZO_sp's
+C5_MIN_MOMENTUM_GAIN = 5.0    # OPZO(lam best) - OPZO(lam = 0) >= 5 points on D1
+C6_MAX_SPREAD = 3.0           # max - min accuracy over noise kind x position variants <= 3 points (D1, seed 0)
+GATE_MIN_BP_ACC = 50.0        # validity: BP (C1, C2, C5) / the best noise variant (C6) must have learned (points)
+DATASETS = ("d1", "d2")
+DS_NAME = {"d1": "D1 static digits", "d2": "D2 N-Digits"}
+
+
+def _acc(res: dict, arm: str, ds: str) -> dict | None:
+    return res["accuracy"].get(f"{arm}/{ds}")
+
+
+def _diff(correct: dict, a: str, b: str, ds: str, n_boot: int, seed: int) -> dict | None:
+    """OPZO-style difference mean_acc(a) - mean_acc(b) in points, with a paired bootstrap CI over test samples."""
+    A = [v for k, v in sorted(correct.items()) if k.startswith(f"{a}__{ds}__")]
+    B = [v for k, v in sorted(correct.items()) if k.startswith(f"{b}__{ds}__")]
+    if not A or not B:
+        return None
+    A, B = np.stack(A, 1).astype(float), np.stack(B, 1).astype(float)      # (n_test, seeds)
+    stat = lambda x, y: 100.0 * (x.mean() - y.mean())                        # noqa: E731
+    lo, hi = bootstrap_ci(stat, A, B, n_boot=n_boot, seed=seed)
+    return ci(stat(A, B), lo, hi)
+
+
+def verdicts(res: dict, correct: dict, p: ReportParams) -> list[Verdict]:
+    d = lambda a, b, ds: _diff(correct, a, b, ds, p.n_boot, p.seed)          # noqa: E731
+    bp = [_acc(res, "bp", ds) for ds in DATASETS]
+    gate_ok = all(x is not None and 100 * x["mean"] >= GATE_MIN_BP_ACC for x in bp)
+    gate = (gate_ok, f"BP reference below {GATE_MIN_BP_ACC:.0f} % or missing on a dataset")
+    out = []
+    for cid, other, thr in (("C1", "bp", -C1_MAX_GAP_TO_BP), ("C2", "zo", C2_MIN_GAIN_OVER_ZO)):
+        meas, checks = {}, {}
+        for ds in DATASETS:
+            dd = d("opzo", other, ds)
+            if dd is None:
+                return out + [Verdict(cid, INCONCLUSIVE, f"arm missing on {ds}")]
+            meas[f"{ds} OPZO - {other.upper()} (points)"] = dd
+            checks[f"{ds}: OPZO - {other.upper()} >= {thr:+.1f}"] = dd["value"] >= thr
+        out.append(from_checks(cid, checks, meas, gate))
+    # C3: the FC sub-point is computed and reported; the conv arm is not run at this scale
+    meas, held = {}, []
+    for ds in DATASETS:
+        dd = d("opzo", "dfa", ds)
+        if dd is not None:
+            meas[f"{ds} FC OPZO - DFA (points)"] = dd
+            held.append(dd["value"] >= -C3_FC_MAX_GAP_TO_DFA)
+    out.append(Verdict("C3", INCONCLUSIVE, "conv-LIF arm not run: not reproduced at this scale (the sheet forbids "
+                       f"claiming C3 from FC alone); FC sub-point OPZO >= DFA - {C3_FC_MAX_GAP_TO_DFA} "
+                       f"{'holds' if held and all(held) else 'does not hold'} on {len(held)} dataset(s)",
+                       meas, {"FC: OPZO >= DFA - 1.0": bool(held and all(held))}))
+    out.append(c4(res))
+    dd = d("opzo", "opzo_nomom", "d1")
+    out.append(Verdict("C5", INCONCLUSIVE, "arm missing") if dd is None else from_checks(
+        "C5", {f"d1: OPZO(lam best) - OPZO(lam 0) >= {C5_MIN_MOMENTUM_GAIN}": dd["value"] >= C5_MIN_MOMENTUM_GAIN},
+        {"d1 OPZO(lam best) - OPZO(lam 0) (points)": dd, "lam best": res["tune"]["lam"]}, gate))
+    out.append(c6(res, correct))
+    out.append(c7(res))
+    return out
+
+
+def c4(res: dict) -> Verdict:
+    mids = [pr for pr in res["probes"] if pr["epoch_tag"] == "mid"]
+    meas, checks = {}, {}
+    for ds in DATASETS:
+        rows = [pr["layers"] for pr in mids if pr["ds"] == ds]
+        if not rows:
+            continue
+        for l in range(len(rows[0])):
+            mean = lambda k: float(np.mean([r[l][k] for r in rows]))   # noqa: E731  (over seeds)
+            co, cz, vo, vz = mean("cos_opzo_median"), mean("cos_zo_median"), mean("relvar_opzo"), mean("relvar_zo")
+            meas.update({f"{ds} L{l} cos OPZO": co, f"{ds} L{l} cos ZO": cz,
+                         f"{ds} L{l} relvar OPZO": vo, f"{ds} L{l} relvar ZO": vz})
+            checks[f"{ds} L{l}: cos OPZO >= {C4_COS_FACTOR:g} x cos ZO"] = co >= C4_COS_FACTOR * cz
+            checks[f"{ds} L{l}: relvar OPZO <= {C4_VAR_FACTOR:g} x relvar ZO"] = vo <= C4_VAR_FACTOR * vz
+    finite = bool(meas) and all(np.isfinite(v) for v in meas.values())
+    return from_checks("C4", checks, meas, (finite, "no mid-training probe or a non-finite probe value"))
+
+
+def c6(res: dict, correct: dict) -> Verdict:
+    accs = {}
+    for arm in NOISE_VARIANTS:
+        k = f"{arm}__d1__s0"
+        if k in correct:
+            accs[arm] = 100.0 * float(correct[k].mean())
+    if len(accs) < len(NOISE_VARIANTS):
+        return Verdict("C6", INCONCLUSIVE, f"variants missing: {sorted(set(NOISE_VARIANTS) - set(accs))}", accs)
+    spread = max(accs.values()) - min(accs.values())
+    meas = {"spread (points)": spread, **{ARMS[a].label: v for a, v in accs.items()}}
+    gate = (max(accs.values()) >= GATE_MIN_BP_ACC, f"no variant reached {GATE_MIN_BP_ACC:.0f} % (a small spread "
+            "between untrained nets would be vacuous)")
+    return from_checks("C6", {f"max - min <= {C6_MAX_SPREAD}": spread <= C6_MAX_SPREAD}, meas, gate)
+
+
+def c7(res: dict) -> Verdict:
+    tm = {it: m for it, m in res["train_metrics"].items() if it.startswith("opzo-s")}
+    bpm = [m for it, m in res["train_metrics"].items() if it.startswith("bp-s")]
+    if not tm or not bpm:
+        return Verdict("C7", INCONCLUSIVE, "OPZO or BP training metrics missing")
+    checks = {}
+    for ds in DATASETS:
+        T = res["setup"]["T"][ds]
+        checks[f"{ds}: forward calls per batch = T = {T}"] = all(m[f"{ds}_forward_calls_per_batch"] == T for m in tm.values())
+        checks[f"{ds}: no backward pass through layers"] = all(m[f"{ds}_layer_backward_per_batch"] == 0 for m in tm.values())
+        checks[f"{ds}: requires_grad off on the hidden path"] = all(m[f"{ds}_requires_grad_seen"] == 0 for m in tm.values())
+    fb_op = float(np.mean([m["d1_feedback_macs_per_sample_step"] for m in tm.values()]))
+    fb_bp = float(np.mean([m["d1_feedback_macs_per_sample_step"] for m in bpm]))
+    an = res["feedback_macs_analytic"]
+    meas = {"feedback MACs / sample-step, BP (counted)": fb_bp, "feedback MACs / sample-step, OPZO (counted, g + M update)": fb_op,
+            "BP / OPZO feedback-MAC ratio (counted)": fb_bp / fb_op,
+            "BP / OPZO ratio, g = M e only (analytic)": an["bp"] / an["opzo_g_only"],
+            "feedback memory BP / OPZO (analytic)": an["memory_bp"] / an["memory_opzo"]}
+    return from_checks("C7", checks, meas)
+
+
+# --- figures and tables ----------------------------------------------------------------------------------------
+def fig_accuracy(res: dict, path) -> str:
+    fig, (a1, a2) = plotting.figure(2, width=5.6)
+    w = 0.38
+    for j, ds in enumerate(DATASETS):
+        rows = [_acc(res, a, ds) for a in MAIN_ARMS]
+        means = [100 * r["mean"] if r else np.nan for r in rows]
+        err = [[100 * (r["mean"] - r["lo"]) if r and np.isfinite(r["lo"]) else 0 for r in rows],
+               [100 * (r["hi"] - r["mean"]) if r and np.isfinite(r["hi"]) else 0 for r in rows]]
+        a1.bar(np.arange(len(rows)) + (j - 0.5) * w, means, w, yerr=err, capsize=3, label=DS_NAME[ds])
+    a1.set_xticks(range(len(MAIN_ARMS)), [ARMS[a].label for a in MAIN_ARMS], rotation=20, fontsize=8)
+    a1.set_ylabel("test accuracy (%)")
+    a1.set_title("main arms: mean and 95 % t-CI over seeds", fontsize=9)
+    a1.legend(fontsize=8)
+    abl = [a for a in ARMS if _acc(res, a, "d1") and not (ARMS[a].main and a != "opzo")]
+    vals = [100 * _acc(res, a, "d1")["mean"] for a in abl]
+    a2.barh(range(len(abl)), vals, color="tab:gray")
+    a2.set_yticks(range(len(abl)), [ARMS[a].label for a in abl], fontsize=8)
+    a2.set_xlim(min(vals + [90]) - 5, 100)
+    a2.set_xlabel("D1 test accuracy (%), mean over the arm's seeds")
+    a2.set_title("ablations (D1)", fontsize=9)
+    return plotting.save(fig, path)
+
+
+def fig_epochs(res: dict, path) -> str:
+    fig, axes = plotting.figure(2)
+    for ax, ds in zip(axes, DATASETS):
+        for arm in MAIN_ARMS + ("opzo_nomom",):
+            curves = [h[ds]["val_acc"] for it, h in res["histories"].items() if it.startswith(f"{arm}-s") and ds in h]
+            if not curves:
+                continue
+            c = 100 * np.array(curves)
+            ep = np.arange(1, c.shape[1] + 1)
+            ax.plot(ep, c.mean(0), label=ARMS[arm].label)
+            ax.fill_between(ep, c.min(0), c.max(0), alpha=0.2)
+        ax.set_title(DS_NAME[ds], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.legend(fontsize=7)
+    return plotting.save(fig, path)
+
+
+def fig_probe_curves(res: dict, key: str, path) -> str:
+    fig, axes = plotting.figure(2)
+    mids = [pr for pr in res["probes"] if pr["epoch_tag"] == "mid" and "curve" in pr["layers"][0]]
+    for ax, ds in zip(axes, DATASETS):
+        rows = [pr["layers"] for pr in mids if pr["ds"] == ds]
+        if not rows:
+            continue
+        for l in range(len(rows[0])):
+            for name, style in (("zo", "--"), ("opzo_window", "-")):
+                n = rows[0][l]["curve"][name]["n"]
+                y = np.mean([r[l]["curve"][name][key] for r in rows], 0)
+                ax.plot(n, y, style, color=f"C{l}", marker="o", ms=3,
+                        label=f"{'ZO mean of N' if name == 'zo' else 'OPZO, M from N passes'} L{l}")
+            trained = np.mean([r[l]["cos_opzo_median" if key == "cos_median" else "relvar_opzo"] for r in rows])
+            ax.axhline(trained, ls=":", color=f"C{l}", label=f"OPZO as trained (momentum M) L{l}")
+        ax.set_xscale("log", base=2)
+        if key == "relvar":
+            ax.set_yscale("log")
+        ax.set_xlabel("noise samples N (noisy passes of the probe batch)")
+        ax.set_ylabel("median cosine to online BP" if key == "cos_median" else "E||g - Eg||^2 / ||g_BP||^2")
+        ax.set_title(f"{DS_NAME[ds]}, mid-training", fontsize=9)
+        ax.legend(fontsize=6)
+    return plotting.save(fig, path)
+
+
+def tables(res: dict) -> list[str]:
+    pct = lambda x: f"{100 * x:.1f}" if x is not None and np.isfinite(x) else "-"   # noqa: E731
+    lines = ["## Test accuracy (%)", "", "| arm | dataset | mean | 95 % t-CI over seeds | seeds |", "|---|---|---|---|---|"]
+    for key, r in res["accuracy"].items():
+        lines.append(f"| {r['label']} | {r['ds']} | {pct(r['mean'])} | [{pct(r['lo'])}, {pct(r['hi'])}] | "
+                     + ", ".join(pct(a) for a in r["accs"]) + " |")
+    lines += ["", "## Gradient probes (mean over OPZO seeds; fixed training batch; K noise draws)", "",
+              "| dataset | epoch | layer | cos OPZO | cos ZO | relvar OPZO | relvar ZO | relvar BP over batches |",
+              "|---|---|---|---|---|---|---|---|"]
+    for ds in DATASETS:
+        for tag in ("first", "mid", "final"):
+            rows = [pr for pr in res["probes"] if pr["ds"] == ds and pr["epoch_tag"] == tag]
+            if not rows:
+                continue
+            for l in range(len(rows[0]["layers"])):
+                m = lambda k: np.mean([r["layers"][l].get(k, np.nan) for r in rows])   # noqa: E731
+                lines.append(f"| {ds} | {tag} ({rows[0]['epoch']}) | L{l} | {m('cos_opzo_median'):.3f} | {m('cos_zo_median'):.3f} "
+                             f"| {m('relvar_opzo'):.3g} | {m('relvar_zo'):.3g} | {m('relvar_bp_batches'):.3g} |")
+    t = res["tune"]
+    lines += ["", f"## Tuning (D1 validation, {t['epochs']} epochs): chosen lam = {t['lam']}, alpha = {t['alpha']}", "",
+              "| lam | alpha | val acc |", "|---|---|---|"]
+    lines += [f"| {g['lam']} | {g['alpha']} | {pct(g['val_acc'])} |" for g in t["grid"]]
+    lines += ["", "## Counted cost per sample and time step (D1; mean over seeds)", "",
+              "| arm | forward calls / batch | feedback MACs | layer-backward passes / batch | synaptic ops (nnz inputs x fan-out) |",
+              "|---|---|---|---|---|"]
+    for arm in MAIN_ARMS + ("opzo_pre",):
+        ms = [m for it, m in res["train_metrics"].items() if it.startswith(f"{arm}-s")]
+        if ms:
+            g = lambda k: np.mean([m[k] for m in ms])   # noqa: E731
+            lines.append(f"| {ARMS[arm].label} | {g('d1_forward_calls_per_batch'):.0f} | {g('d1_feedback_macs_per_sample_step'):.0f} "
+                         f"| {g('d1_layer_backward_per_batch'):.0f} | {g('d1_sops_per_sample_step'):.0f} |")
+    return lines
+
+
+def run(p: ReportParams, io) -> dict[str, float]:
+    from . import PAPER
+
+    res = io.load_json("evaluate", "results.json")
+    correct = io.load_npz("evaluate", "correct.npz")
+    vs = verdicts(res, correct, p)
+    figs = io.out / "figures"
+    sections = ["## Figures", "", fig_accuracy(res, figs / "accuracy.png"), fig_epochs(res, figs / "accuracy_vs_epochs.png"),
+                fig_probe_curves(res, "cos_median", figs / "alignment_vs_samples.png"),
+                fig_probe_curves(res, "relvar", figs / "variance_vs_samples.png"), "", *tables(res)]
+    return report(io, PAPER, vs, sections, io.profile)
