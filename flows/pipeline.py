@@ -86,9 +86,15 @@ def suite_flow(force: bool = False, root: str | None = None) -> dict[str, dict[s
     return results
 
 
-def serve(target: str, cron: str) -> None:
-    """A deployment with a cron schedule, served by this process (needs `prefect server start`)."""
+def deployment(target: str, cron: str):
+    """A deployment of the suite or one paper's flow with a cron schedule (not yet registered)."""
     if target == "all":
-        suite_flow.serve(name="suite-scheduled", cron=cron)
-    else:
-        paper_flow.serve(name=f"{target}-scheduled", cron=cron, parameters={"paper": target})
+        return suite_flow.to_deployment(name="suite-scheduled", cron=cron)
+    return paper_flow.to_deployment(name=f"{target}-scheduled", cron=cron, parameters={"paper": target})
+
+
+def serve(target: str, cron: str) -> None:
+    """Register the scheduled deployment and serve it from this process (needs `prefect server start`)."""
+    from prefect import serve as _serve
+
+    _serve(deployment(target, cron))

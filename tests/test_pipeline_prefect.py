@@ -40,3 +40,28 @@ def test_paper_flow_runs_stages_and_records_lineage(repo_copy, mlflow_uri, prefe
     from prefect.artifacts import Artifact
 
     assert Artifact.get("mdm-claims") is not None and Artifact.get("mdm-report") is not None
+
+
+def test_schedule_registers_a_cron_deployment(prefect_harness):
+    from prefect.client.orchestration import get_client
+
+    from flows.pipeline import deployment
+
+    dep_id = deployment("mdm", "0 3 * * *").apply()
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment(dep_id)
+    assert dep.name == "mdm-scheduled" and dep.parameters == {"paper": "mdm"}
+    assert [s.schedule.cron for s in dep.schedules] == ["0 3 * * *"]
+
+
+def test_schedule_without_server_is_a_clear_error(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from tasks.common.testing import make_root
+
+    root = make_root(tmp_path, ["mdm"])
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run([sys.executable, "-m", "tasks", "schedule", "mdm", "--cron", "0 3 * * *"], cwd=root,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "PREFECT_API_URL" in proc.stderr, proc.stderr

@@ -123,7 +123,9 @@ def cmd_params(a: argparse.Namespace) -> None:
 
 
 def cmd_schedule(a: argparse.Namespace) -> None:
-    if not os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
         raise UserError("schedules need a Prefect server: run `paperflow ui prefect` and export "
                         "PREFECT_API_URL=http://127.0.0.1:4200/api")
     from .registry import resolve
@@ -190,6 +192,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     for k, v in ENV_DEFAULTS.items():
         os.environ.setdefault(k, v)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # before numpy/torch load
+        os.environ.setdefault(var, os.environ.get("PAPERFLOW_THREADS", "1"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     a = parser().parse_args(argv)
     try:

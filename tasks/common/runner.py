@@ -8,6 +8,8 @@ complete.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import shutil
 import subprocess
 import time
@@ -81,8 +83,19 @@ def _check_metrics(metrics: Any, where: str) -> dict[str, float]:
     return out
 
 
+def limit_threads() -> None:
+    """One BLAS/torch thread per stage process (PAPERFLOW_THREADS overrides): Prefect runs independent stages side
+    by side on the 2 cores, and multi-threaded torch thrashes when its threads outnumber free cores."""
+    n = os.environ.get("PAPERFLOW_THREADS", "1")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
+
+
 def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: Path | None = None,
               track: bool = True) -> dict[str, float]:
+    limit_threads()
     root = (root or layout.repo_root()).resolve()
     paper = get_paper(paper_slug)
     stage = paper.stage(stage_name)
