@@ -1,0 +1,214 @@
+"""Tests of the precision paper package (Feng et al., arXiv 2410.13857; the sheet's "Tests").
+
+Exact mechanism (m_max, circuits), the data encoding and loss mask, the fake-quantised decoder, greedy decoding, the
+verdict functions on synthetic tables (PASS / FAIL / INCONCLUSIVE paths) and one smoke run of the whole pipeline
+through the real runner. Assertions are about behaviour, never that a claim PASSes at smoke scale.
+"""
+import json
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+import torch
+
+from tasks.common.quant import round_sig
+from tasks.precision import mechanism as M
+from tasks.precision import report as R
+from tasks.precision.data import EQ, PAD, PLUS, Spec, decode, encode, sample_ops, training_batch
+from tasks.precision.evaluate import exact_match, greedy_decode
+from tasks.precision.model import FQAttention, FQLinear, for_arm
+from tasks.precision.params import TrainParams
+from tasks.precision.train import _job, train_one
+
+SPEC = Spec(4, (2, 3, 4, 5, 6, 8), 48)
+SIZE = dict(d_model=16, layers=2, heads=2, d_ff=32, max_len=48)
+
+
+# --- Stage A: exact mechanism -------------------------------------------------------------------------------------
+def test_m_max_hand_worked_b3():
+    # b = 3: 1/3 -> 0.3125; low-format sums 0.3125, 0.625, 0.9375 -> 1.0 (tie to even): counts 1, 2, 3 decode.
+    # m = 5: 1/5 -> 0.1875; 3 * 0.1875 = 0.5625 -> 0.5 (tie to even); 0.5 * 5 = 2.5 -> 2 != 3. So m_max(3) = 4.
+    assert M.round_sig_np(1 / 3, 3) == 0.3125 and M.round_sig_np(0.9375, 3) == 1.0
+    assert M.round_sig_np(1 / 5, 3) == 0.1875 and M.round_sig_np(0.5625, 3) == 0.5
+    assert M.m_max(3, "low", 256) == 4 and M.m_max(3, "fp32", 256) == 4
+
+
+def test_m_max_monotone_in_b_and_fp32_exact_to_4096():
+    fp32acc = [M.m_max(b, "fp32", 4096) for b in range(3, 14)]
+    assert all(a < b for a, b in zip(fp32acc, fp32acc[1:]))
+    low = [M.m_max(b, "low", 4096) for b in (3, 4, 6, 8, 11)]
+    assert all(a < b for a, b in zip(low, low[1:]))
+    # a finding, kept as a regression: low-format accumulation is not monotone at every single b (b=5 dips)
+    assert M.m_max(5, "low", 4096) < M.m_max(4, "low", 4096)
+    assert M.m_max(24, "low", 4096) == M.m_max(24, "fp32", 4096) == 4096
+
+
+def test_emulation_agrees_with_torch_rounding_and_native_casts():
+    x = np.random.default_rng(0).standard_normal(20000).astype(np.float32) * 7
+    for b in range(3, 12):
+        assert np.array_equal(M.round_sig_np(x.astype(np.float64), b), round_sig(torch.from_numpy(x), b).numpy())
+    for name, b in M.NATIVE.items():
+        for acc in M.VARIANTS:
+            assert M.m_max(None, acc, 1024, M.native_rounder(name)) == M.m_max(b, acc, 1024)
+
+
+def test_carry_lookahead_add_exact_every_format():
+    rng = np.random.default_rng(1)
+    for b in (3, 4, 5, 8, 11, 24):
+        rnd = lambda x, b=b: M.round_sig_np(x, b)  # noqa: E731
+        for n in (1, 2, 3, 7, 16, 33, 64):
+            a, c = rng.integers(0, 2, size=(2, 64, n))
+            s = M.cla_add(a, c, rnd)
+            assert np.array_equal(s, M.ripple_add(a, c))
+            ai, ci = [int("".join(map(str, r[::-1])), 2) for r in (a[0], c[0])]
+            assert int("".join(map(str, s[0][::-1])), 2) == ai + ci
+
+
+def test_counting_circuits_exact_below_m_max_and_value_check():
+    rng = np.random.default_rng(2)
+    for b in (3, 4, 6):
+        mm = M.m_max(b, "fp32", 1024)
+        grid = [2, mm, mm + 1, 4 * mm, 64 * mm]
+        tabs = M.decode_tables(b, "fp32", grid)
+        assert M.iteradd_circuit_acc(tabs[mm], mm, 8, 64, rng) == 1.0      # every count <= m_max decodes
+        assert M.mul_circuit_acc(tabs[mm], mm, 16, rng) == 1.0
+        assert M.iteradd_circuit_acc(tabs[64 * mm], 64 * mm, 8, 64, rng) < 1.0
+    err = rng.integers(-2, 3, size=(300, 70)) * (rng.random((300, 70)) < 0.03)
+    err[0] = 0
+    err[0, :2] = [2, -1]                                                  # 2 - 2 = 0: cancels exactly
+    ref = [sum(int(v) << t for t, v in enumerate(row)) == 0 for row in err]
+    assert np.array_equal(M._value_is_zero(err), ref) and M._value_is_zero(err)[0]
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+def test_encoding_round_trip_lsb_first_and_lengths():
+    assert SPEC.ans_bits == 7 and SPEC.seq_len(8) == 47 <= 48
+    seq = encode(np.array([[3, 12]]), SPEC)[0]                                   # 3 = 1100 (LSB first), 12 = 0011
+    assert seq.tolist() == [1, 1, 0, 0, PLUS, 0, 0, 1, 1, EQ, 1, 1, 1, 1, 0, 0, 0]
+    rng = np.random.default_rng(3)
+    for k in SPEC.ks:
+        ops = sample_ops(rng, k, 50, 4)
+        seqs = encode(ops, SPEC)
+        assert seqs.shape[1] == SPEC.seq_len(k) <= 48
+        for row, o in zip(seqs, ops):
+            got_ops, ans = decode(row, SPEC)
+            assert got_ops == o.tolist() and ans == o.sum() < 2 ** 7
+    assert 8 * 15 < 2 ** SPEC.ans_bits
+
+
+def test_loss_mask_covers_answer_digits_only():
+    x, y, mask = training_batch(np.random.default_rng(4), SPEC, 128)
+    assert x.shape == y.shape == mask.shape and torch.equal(x[:, 1:], y[:, :-1])
+    assert (mask.sum(1) == SPEC.ans_bits).all()
+    assert not (y[mask] >= PLUS).any()                                          # only digits, never '+', '=', pad
+    for row in range(128):
+        eq = int((y[row] == EQ).nonzero()[0, 0])
+        assert mask[row].nonzero().flatten().tolist() == list(range(eq + 1, eq + 1 + SPEC.ans_bits))
+        assert (y[row, eq + 1 + SPEC.ans_bits:] == PAD).all()
+
+
+# --- model --------------------------------------------------------------------------------------------------------
+def test_fake_quant_model_points_and_master_weights():
+    torch.manual_seed(0)
+    ref = for_arm("fp32", **SIZE)
+    torch.manual_seed(0)
+    fq = for_arm("fq4", **SIZE)
+    assert ref.state_dict().keys() == fq.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), fq.state_dict().values()))  # same init
+    assert isinstance(fq.head, FQLinear) and isinstance(fq.blocks[0].attn, FQAttention)
+    x = torch.from_numpy(encode(sample_ops(np.random.default_rng(5), 3, 8, 4), SPEC))[:, :-1]
+    logits = fq(x)
+    assert torch.equal(logits, round_sig(logits, 4)) and not torch.equal(logits, ref(x))
+    opt = torch.optim.AdamW(fq.parameters(), lr=1e-2)
+    logits.square().mean().backward()
+    opt.step()
+    assert all(p.dtype == torch.float32 for p in fq.parameters())
+    assert any(not torch.equal(p, round_sig(p, 4)) for p in fq.parameters())   # masters are not on the 4-bit grid
+    assert all(p.dtype == torch.bfloat16 for p in for_arm("bf16_pure", **SIZE).parameters())
+
+
+def test_greedy_decoding_equals_teacher_forced_exact_match():
+    torch.manual_seed(1)
+    model = for_arm("fq4", **SIZE)
+    ops = sample_ops(np.random.default_rng(6), 4, 64, 4)
+    greedy = greedy_decode(model, SPEC, ops)                                    # (64, 7)
+    forced = np.concatenate([encode(ops, SPEC)[:, :-SPEC.ans_bits], greedy], axis=1)
+    with torch.inference_mode():
+        again = model(torch.from_numpy(forced)[:, :-1])[:, -SPEC.ans_bits:].argmax(-1).numpy()
+    assert np.array_equal(again, greedy)                                        # self-consistent: causal, per row
+    truth = np.stack([np.asarray(decode(r, SPEC)[1] >> np.arange(7) & 1) for r in encode(ops, SPEC)])
+    assert np.array_equal(exact_match(model, SPEC, ops, 16), (greedy == truth).all(1))
+
+
+def test_training_deterministic_in_and_across_processes():
+    p = TrainParams(steps=3, warmup=1, batch=8, d_model=16, layers=1, heads=2, d_ff=32)
+    a = train_one("fq4", p, SPEC, 7, 8)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as ex:
+        b = ex.submit(_job, ("fq4", p, SPEC, 7, 8)).result()
+    assert np.array_equal(a["loss"], b["loss"])
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+
+
+# --- verdicts on synthetic tables ---------------------------------------------------------------------------------
+def test_p1_paths():
+    ok = (1990, 2000)
+    assert R.judge_p1(ok, (1985, 2000), True, "").verdict == "PASS"
+    assert R.judge_p1(ok, (1700, 2000), True, "").verdict == "FAIL"
+    assert R.judge_p1(ok, (600, 2000), True, "").verdict == "INCONCLUSIVE"        # the k=2 control collapsed
+    assert R.judge_p1(ok, (1985, 2000), False, "fp32 low").verdict == "INCONCLUSIVE"  # gate failed
+
+
+def _synthetic(gaps, seeds=2, items=400, seed=0):
+    rng = np.random.default_rng(seed)
+    ref = rng.random((seeds, len(gaps), items)) < 0.99
+    low = ref & (rng.random(ref.shape) >= np.asarray(gaps)[None, :, None])
+    return ref, low
+
+
+def test_p2_and_gate_paths():
+    ks = [2, 3, 4, 5, 6, 8]
+    ref, low = _synthetic([0.0, 0.05, 0.1, 0.2, 0.3, 0.5])
+    st = R.did_stats(ref, low, ks, 300, 0)
+    assert st["rho"] > 0.9 and st["did"] > 0.3 and st["did_ci"][0] > 0
+    assert R.judge_p2(st, True, "", 0.99).verdict == "PASS"
+    assert R.judge_p2(st, False, "fp32 low", 0.99).verdict == "INCONCLUSIVE"
+    assert R.judge_p2(st, True, "", 0.2).verdict == "INCONCLUSIVE"
+    flat = R.did_stats(*_synthetic([0.02] * 6, seed=1), ks, 300, 0)
+    assert R.judge_p2(flat, True, "", 0.97).verdict == "FAIL"
+    assert R.gate({2: 0.99, 8: 0.96})[0] and not R.gate({2: 0.99, 8: 0.9})[0]
+    assert R.judge_p3({2: 0.99, 8: 0.9}).verdict == "FAIL"
+
+
+def test_p_mech_paths():
+    bits = [3, 4, 6, 8, 11]
+    mech = {"m_cap": 4096, "bits": bits, "add_max_n": 64, "add_bits": list(range(3, 12)) + [24],
+            "m_max": {"low": {**{str(b): 2 ** (b // 2 + 1) for b in bits}, "24": 4096},
+                      "fp32": {**{str(b): 2 ** (b - 1) for b in bits}, "24": 4096}}}
+    metrics = {"slope_low": 0.5, "slope_fp32": 1.0, "add_cla_min_acc": 1.0}
+    assert R.judge_mech(mech, metrics).verdict == "PASS"
+    assert R.judge_mech(mech, {**metrics, "slope_fp32": 1.6}).verdict == "FAIL"
+    assert R.judge_mech({**mech, "add_max_n": 16}, metrics).verdict == "INCONCLUSIVE"
+
+
+# --- the whole pipeline through the real runner -----------------------------------------------------------------
+def test_smoke_pipeline(tmp_path):
+    from tasks.common.testing import make_root, run_paper
+
+    root = make_root(tmp_path, ["precision"])
+    m = run_paper(root, "precision")
+    assert m["train-fq8"] == {"trained": 0} and m["train-fp32"]["trained"] == 1
+    assert (root / "outputs/precision/train-bf16_pure/skipped.json").exists()
+    assert {"m_max_fp32_b8", "slope_low", "add_cla_min_acc"} <= m["mechanism"].keys()
+    assert m["mechanism"]["add_cla_min_acc"] == 1.0
+    assert {f"acc_{a}_k{k}" for a in ("fp32", "fq4") for k in SPEC.ks} == m["evaluate"].keys()
+    assert all(0 <= v <= 1 for v in m["evaluate"].values())
+    with np.load(root / "outputs/precision/evaluate/correct.npz") as z:
+        assert z["fq4_s0_k8"].shape == (200,) and z["fq4_s0_k8"].dtype == bool
+    rep = root / "reports/precision"
+    claims = json.loads((rep / "claims.json").read_text())["claims"]
+    assert [c["id"] for c in claims] == ["P-mech", "P3", "P1", "P2"]
+    assert all(c["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and c["measured"] for c in claims)
+    assert {p.name for p in (rep / "figures").iterdir()} >= {"m_max_vs_bits.png", "accuracy_and_gap_vs_k.png",
+                                                             "ptq_vs_k.png"}
+    assert (rep / "plots/train-fp32/loss_seed0.csv").exists()
+    assert "m_max" in (rep / "report.md").read_text()
