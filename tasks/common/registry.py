@@ -69,9 +69,6 @@ class Paper:
         base = f"{self.slug}_{stage.name}"
         return [f"{base}@{i}" for i in stage.items] if stage.items else [base]
 
-    def report_stage(self) -> Stage:
-        return next(s for s in self.stages if s.report)
-
 
 def get_paper(slug: str) -> Paper:
     if slug not in KNOWN or importlib.util.find_spec(f"tasks.{slug}") is None:

@@ -27,7 +27,8 @@ def _plot_delta(ax, c: A.Curves, title: str, eps: float) -> None:
         ok = np.isfinite(mean[i])
         ax.errorbar(np.asarray(c.Ns)[ok], mean[i][ok], yerr=2 * se[i][ok], marker="o", ms=3, label=f"L={L}")
     ax.axhline(eps, color="k", ls=":", lw=1, label=f"ε={eps}")
-    ax.set(xscale="log", yscale="log", xlabel="reverse steps N", ylabel="Δ_TER (nats/token)", title=title)
+    ax.set_xscale("log", base=2)
+    ax.set(yscale="log", xlabel="reverse steps N", ylabel="Δ_TER (nats/token)", title=title)
     ax.legend(fontsize=7)
 
 
@@ -39,7 +40,8 @@ def _plot_ser(ax, c: A.Curves, title: str) -> None:
         ax.fill_between(x, lo[i][ok], hi[i][ok], alpha=0.2)
         ax.plot(x, p[i][ok], marker="o", ms=3, label=f"L={L}")
     ax.axhline(A.DELTA_SER, color="k", ls=":", lw=1)
-    ax.set(xscale="log", xlabel="N / L", ylabel="SER (Wilson 95% CI)", ylim=(-0.02, 1.02), title=title)
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="N / L", ylabel="SER (Wilson 95% CI)", ylim=(-0.02, 1.02), title=title)
     ax.legend(fontsize=7)
 
 
@@ -57,7 +59,9 @@ def _figures(io, oracle: dict, trained: dict) -> list[str]:
                         ("N*_SER(0.5)", A.n_stars(oracle["ser"], "ser", A.DELTA_SER))):
         ax[0].plot(Ls, stars, marker="o", label=name)
     ax[0].plot(Ls, Ls, color="k", ls=":", lw=1, label="N = L (AR)")
-    ax[0].set(xscale="log", yscale="log", xlabel="L", ylabel="N*", title="steps needed vs length (oracle)")
+    ax[0].set_xscale("log", base=2)
+    ax[0].set_yscale("log", base=2)
+    ax[0].set(xlabel="L", ylabel="N*", title="steps needed vs length (oracle)")
     ax[0].legend(fontsize=7)
     lines.append(save(fig, fig_dir / "nstar_vs_L.png"))
     fig, ax = figure(3)
