@@ -1,0 +1,70 @@
+"""RTO: "DPO Meets PPO: Reinforced Token Optimization for RLHF" (Zhong et al., arXiv 2404.18922).
+
+A toy RLHF world with a hidden token-additive true reward: a tiny GPT is trained by SFT (pi_ref), a Bradley-Terry
+RM and DPO are trained on preference pairs sampled from pi_ref, and PPO is run with identical settings and paired
+seeds for the sentence-level RM reward (PPO-sparse), RTO (plus the clipped DPO token reward) and two ablations.
+True reward and KL(pi || pi_ref) are exact. Card: tasks/rto/README.md; sheet: shared/papers/rto.md.
+"""
+from tasks.common.registry import Claim, Paper, Stage
+
+from . import params as P
+
+SEEDS = (0, 1, 2)
+PPO_ITEMS = (
+    *(f"{arm}-s{s}" for arm in ("sentence", "rto") for s in SEEDS),          # A, B: C1-C3
+    "dpo_token-s0", "dpo_end-s0",                                              # C, D: C4
+    "rto_quarter-s0", "sentence_quarter-s0",                                   # 1/4 pairs: C3 (optional), C5
+)
+DATA_ITEMS = ("full", "quarter")
+CORE = ("rto/env.py", "rto/model.py", "rto/train.py", "common/nn.py")
+
+PAPER = Paper(
+    slug="rto",
+    title="DPO Meets PPO: Reinforced Token Optimization for RLHF",
+    citation="H. Zhong, Z. Shan, G. Feng, W. Xiong, X. Cheng, L. Zhao, D. He, J. Bian, L. Wang, ICML 2025",
+    arxiv="2404.18922",
+    summary="PPO with a dense, clipped DPO token reward added to the sparse RM reward (RTO) vs PPO-sparse, DPO and "
+            "ablations in a toy world with an exact hidden reward: true reward at matched exact KL.",
+    stages=(
+        Stage("prepare", "tasks.rto.prepare:run", P.PrepareParams, code=("rto/env.py", "rto/train.py"),
+              desc="TopicBigram world: hidden reward W, demonstrations, PPO and evaluation prompts"),
+        Stage("sft", "tasks.rto.sft:run", P.SFTParams, after=("prepare",), code=CORE, curves=True,
+              desc="tiny GPT from scratch on the demonstrations -> pi_ref"),
+        Stage("preferences", "tasks.rto.preferences:run", P.PreferencesParams, after=("prepare", "sft"), code=CORE,
+              desc="BT pairs from pi_ref labelled by the hidden reward (75-80 % agreement)"),
+        Stage("reward_model", "tasks.rto.reward_model:run", P.RewardModelParams, after=("prepare", "sft", "preferences"),
+              code=(*CORE, "rto/preferences.py"), items=DATA_ITEMS, curves=True,
+              desc="sentence-level BT reward model on all / a quarter of the pairs"),
+        Stage("dpo", "tasks.rto.dpo:run", P.DPOParams, after=("prepare", "sft", "preferences"),
+              code=(*CORE, "rto/preferences.py"), items=DATA_ITEMS, curves=True,
+              desc="DPO from pi_ref on all / a quarter of the pairs"),
+        Stage("ppo", "tasks.rto.ppo:run", P.PPOParams, after=("prepare", "sft", "reward_model", "dpo"),
+              code=(*CORE, "rto/rewards.py"), items=PPO_ITEMS, curves=True,
+              desc="PPO of one arm and seed (arms differ only in the reward)"),
+        Stage("evaluate", "tasks.rto.evaluate:run", P.EvaluateParams, after=("prepare", "sft", "reward_model", "dpo", "ppo"),
+              code=(*CORE, "rto/rewards.py"),
+              desc="final true reward and exact KL of every policy; DPO's KL-reward curve; token rewards"),
+        Stage("report", "tasks.rto.report:run", P.ReportParams, after=("evaluate",), report=True,
+              code=("rto/__init__.py", "rto/rewards.py", "common/claims.py", "common/plotting.py", "common/stats.py"),
+              desc="verdicts C1-C5, figures, report.md"),
+    ),
+    claims=(
+        Claim("C1", "Same preference data, SFT, RM and PPO settings: PPO + clipped DPO token reward (RTO) gives higher "
+              "true reward than PPO with only the sentence-level RM, at matched KL(pi || pi_ref).",
+              "RTO - PPO-sparse true reward at matched KL (the smaller of the two final KLs) > 0 in every one of "
+              "3 seeds, and mean difference > 2 SE"),
+        Claim("C2", "RTO > DPO alone (and > pi_ref).",
+              "same test as C1, RTO vs DPO (DPO's KL-reward curve traced by geometric mixtures of pi_ref and "
+              "pi_dpo); and RTO's final true reward > pi_ref's in every seed"),
+        Claim("C3", "RTO reaches PPO's final true reward with fewer PPO rollouts (paper: 1/8 of the data); its "
+              "reward-vs-rollouts curve lies above PPO's.",
+              "RTO reaches PPO-sparse's final true reward in <= 50 % of its rollouts (every seed). Reported: RTO with "
+              "1/4 of the pairs (RM and DPO retrained) vs PPO-sparse with all pairs; 1/8 stretch target"),
+        Claim("C4", "The gain comes from density: the same DPO signal summed and put on the last token recovers less.",
+              "B - D > 0 (true reward at matched KL) in the mean over the seeds both arms ran; secondary"),
+        Claim("C5", "RTO still helps with a weaker RM (trained on fewer pairs).",
+              "no pre-registered criterion: reported descriptively from the 1/4-pairs runs (RTO vs PPO-sparse, "
+              "both with the weaker RM and DPO); INCONCLUSIVE by design, INCONCLUSIVE if not run"),
+    ),
+    profiles=P.PROFILES,
+)

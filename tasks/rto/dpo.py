@@ -1,0 +1,51 @@
+"""Stage `dpo` (items `full`, `quarter`): DPO from pi_ref on the same pairs (sheet, Models: beta = 0.1),
+loss -log sigmoid(beta * [(log pi - log pi_ref)(y_w) - (log pi - log pi_ref)(y_l)]). pi_dpo supplies RTO's token
+reward log pi_dpo / pi_ref and is the "DPO alone" arm of C2. Reports the held-out implicit-reward accuracy against
+the true order.
+
+Run: `paperflow stage rto dpo --item full`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .env import with_bos
+from .model import build, response_out, token_logprobs
+from .params import DPOParams
+from .preferences import split
+from .train import fit, load_model, smooth, threads, world_of
+
+
+def seq_logprob(model, world, x, y) -> torch.Tensor:
+    """log pi(y | x) = sum_h log pi(y_h | s_h): (N,)."""
+    return token_logprobs(response_out(model, world, with_bos(world, x, y))[0], y).sum(1)
+
+
+def run(p: DPOParams, io) -> dict[str, float]:
+    with threads(1):
+        world = world_of(io)
+        tr, ho = split(io, io.item)
+        ref = load_model(io, "sft")
+        pol = build(io.load_json("sft", "config.json"))
+        pol.load_state_dict(io.load_torch("sft", "model.pt"))
+        with torch.inference_mode():
+            ref_w, ref_l = seq_logprob(ref, world, tr["x"], tr["yw"]), seq_logprob(ref, world, tr["x"], tr["yl"])
+
+        def loss_fn(idx):
+            hw = seq_logprob(pol, world, tr["x"][idx], tr["yw"][idx]) - ref_w[idx]
+            hl = seq_logprob(pol, world, tr["x"][idx], tr["yl"][idx]) - ref_l[idx]
+            m = p.beta * (hw - hl)
+            return -F.logsigmoid(m).mean(), {"acc_label": float((m > 0).float().mean())}
+
+        curves = fit(pol, loss_fn, len(ref_w), p.batch, p.epochs, p.lr, torch.Generator().manual_seed(io.seed("order", io.item)))
+        pol.eval()
+        with torch.inference_mode():
+            hw = seq_logprob(pol, world, ho["x"], ho["yw"]) - seq_logprob(ref, world, ho["x"], ho["yw"])
+            hl = seq_logprob(pol, world, ho["x"], ho["yl"]) - seq_logprob(ref, world, ho["x"], ho["yl"])
+            order = ho["rw"] != ho["rl"]
+            acc_true = float((((hw - hl) > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
+        io.log_curve("dpo_loss", smooth(curves["loss"]))
+        io.save_torch("model.pt", pol.state_dict())
+        io.log_model(pol, f"dpo_{io.item}")
+    return {"heldout_acc_true_order": acc_true, "final_loss": curves["loss"][-1], "n_pairs": len(ref_w)}
