@@ -13,7 +13,7 @@ from typing import Any, Callable
 from .errors import UserError
 
 KNOWN = ("mdm", "precision", "pie", "opzo", "rto", "relay", "grsnn", "gdb", "larvseg", "busgen")
-SLUGS: tuple[str, ...] = ("mdm", "precision", "opzo", "rto")  # registered: in dvc.yaml, params.yaml, the suite flow and the index
+SLUGS: tuple[str, ...] = ("mdm", "precision", "pie", "opzo", "rto")  # registered: in dvc.yaml, params.yaml, the suite flow and the index
 PROFILES = ("smoke", "default", "full")
 
 
