@@ -10,7 +10,7 @@ Hooks kept deliberately simple:
   every block (e.g. fake quantisation of activations); identity when None.
 - ``MultiHeadAttention.split_heads`` / ``merge_heads`` and ``forward_qkv`` are separate so that a later
   paper can rotate q, k (RoPE) or append cached keys/values without re-writing the block.
-RoPE and a KV cache: tasks/common/rope.py, dropout (all papers so far train on fresh samples, no overfitting).
+Not here: dropout (all papers so far train on fresh samples). RoPE and a KV cache live in tasks/common/rope.py.
 """
 from __future__ import annotations
 
