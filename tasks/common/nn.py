@@ -10,7 +10,7 @@ Hooks kept deliberately simple:
   every block (e.g. fake quantisation of activations); identity when None.
 - ``MultiHeadAttention.split_heads`` / ``merge_heads`` and ``forward_qkv`` are separate so that a later
   paper can rotate q, k (RoPE) or append cached keys/values without re-writing the block.
-Not here: dropout (all papers so far train on fresh samples). RoPE and a KV cache live in tasks/common/rope.py.
+Not here yet: RoPE, a KV cache, dropout (all papers so far train on fresh samples, no overfitting).
 """
 from __future__ import annotations
 
