@@ -19,8 +19,9 @@ for k, v in {"DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PAPERFLOW_PIPELINE_ID", None)
 
-# Files a fresh clone has that a pipeline run needs (generated outputs are left behind on purpose).
-COPY = ["tasks", "flows", "params.yaml", "dvc.yaml", "data.dvc", ".dvc/config", ".dvcignore", "pyproject.toml", ".gitignore"]
+# Files a fresh clone has (committed results and dvc.lock included; outputs/ and the DVC cache are not).
+COPY = ["tasks", "flows", "params.yaml", "dvc.yaml", "dvc.lock", "data.dvc", "reports", ".dvc/config", ".dvcignore",
+        "pyproject.toml", ".gitignore"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,7 +28,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert "![oracle_grids](figures/oracle_grids.png)" in (repo_copy / "reports/mdm/report.md").read_text()
     assert (repo_copy / "reports/mdm/figures/nstar_vs_L.png").stat().st_size > 1000
 
-    assert "up to date" in run(["dvc", "status"], repo_copy).stdout
+    assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout  # the MDM pipeline
     again = run(["dvc", "repro", "--glob", "mdm_*"], repo_copy).stdout
     assert "Running stage" not in again, again
 
@@ -53,7 +53,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert proc.returncode == 0
 
     # A param change re-runs only what depends on it; the cached upstream keeps its original run id (lineage).
-    out = run(["dvc", "exp", "run", "-S", "mdm.report.seed=7"], repo_copy).stdout
+    out = run(["dvc", "exp", "run", "-S", "mdm.report.seed=7", "mdm_report"], repo_copy).stdout
     assert "Running stage 'mdm_report'" in out and "Running stage 'mdm_sweep'" not in out, out
     report_runs = [r for r in _stage_runs(mlflow_uri) if r.info.run_name == "mdm.report"]
     newest = max(report_runs, key=lambda r: r.info.start_time)
