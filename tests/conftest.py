@@ -32,6 +32,18 @@ def _private_homes(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """In-process stages run with one torch thread, as the runner sets for stage processes (tiny ops; OpenMP
+    spinning thrashes when the two cores are shared)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
     """A migrated, empty sqlite store (migrating takes 1-2 s; copying it 0.06 s)."""

@@ -204,13 +204,6 @@ def test_samplers_are_deterministic_for_a_seed_and_metrics_sane(schedule):
 
 # ---------------------------------------------------------------- tiny MDM
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny ops run fastest on one thread, and OpenMP spinning thrashes when the cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _tiny_model():

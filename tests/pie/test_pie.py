@@ -25,12 +25,9 @@ V = 40
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(request):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _inference(request):
     with torch.inference_mode("smoke" not in request.node.name):   # the smoke run trains
         yield
-    torch.set_num_threads(n)
 
 
 def _model(layers: int, seed: int = 0, d: int = 32) -> RoPELM:

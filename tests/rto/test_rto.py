@@ -20,12 +20,6 @@ from tasks.rto.model import GPT, exact_kl, extend, response_out, token_logprobs
 from tasks.rto.rewards import arm_rewards, dpo_token_reward, gae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def toy(V=5, H=4, P=2, C=2, seed=0) -> tuple[World, GPT, GPT]:
