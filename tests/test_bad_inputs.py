@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from tasks.common.runner import run_stage
 from tasks.common.testing import make_root
 
 PAPER = get_paper("mdm")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _params(**train):
@@ -116,3 +118,22 @@ def test_failing_stage_leaves_previous_outputs_and_no_staging(tmp_path, monkeypa
     assert not (root / "outputs/mdm/prepare/partial.bin").exists()
     assert (root / "reports/mdm/metrics/prepare.json").read_text() == before
     assert not list((root / "outputs" / "mdm").glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("seed", ["abc", -1, True, 1.5])
+def test_bad_paper_seed_names_the_key(seed):
+    with pytest.raises(UserError, match=r"mdm\.seed: must be an integer >= 0"):
+        stage_params({"mdm": {"profile": "default", "seed": seed}}, PAPER, PAPER.stage("train"))
+
+
+@pytest.mark.parametrize("slug, needle", [("mdm", "tasks/mdm: already exists"), ("9lives", "paper slug '9lives'"),
+                                          ("class", "paper slug 'class'"), ("common", "paper slug 'common'")])
+def test_new_paper_bad_slug_is_one_line_and_writes_nothing(tmp_path, slug, needle):
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "tasks", root / "tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("params.yaml", "dvc.yaml"):
+        shutil.copy(REPO / f, root / f)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    proc = _cli(["new", slug], root, env={"PAPERFLOW_ROOT": str(root)})
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, proc.stderr
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

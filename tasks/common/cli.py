@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from .errors import UserError
-from .registry import PROFILES, SLUGS
+from .registry import PROFILES, slug_names
 
 ENV_DEFAULTS = {"DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
@@ -113,6 +113,14 @@ def cmd_dvc_yaml(a: argparse.Namespace) -> None:
     logging.info("wrote %s", write(root))
 
 
+def cmd_new(a: argparse.Namespace) -> None:
+    from .newpaper import scaffold
+
+    for path in scaffold(_root(), a.slug):
+        logging.info("wrote %s", path)
+    logging.info("next: `python -m pytest tests/test_contract.py tests/test_smoke.py -k %s`, then replace the demo", a.slug)
+
+
 def cmd_params(a: argparse.Namespace) -> None:
     import yaml
 
@@ -157,13 +165,13 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("list", help="papers, their stages and claims")
     sp.set_defaults(fn=cmd_list)
     sp = sub.add_parser("stage", help="run one stage (what dvc.yaml calls)")
-    sp.add_argument("paper", help=f"one of: {', '.join(SLUGS)}")
+    sp.add_argument("paper", help=f"one of: {slug_names()}")
     sp.add_argument("stage")
     sp.add_argument("--item", help="the foreach item of a per-item stage")
     sp.add_argument("--no-track", action="store_true", help="skip MLflow (for debugging)")
     sp.set_defaults(fn=cmd_stage)
     sp = sub.add_parser("run", help="run a paper's pipeline (or all) through DVC or Prefect")
-    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.add_argument("--profile", choices=PROFILES, help="set <paper>.profile in params.yaml first")
     sp.add_argument("--via", choices=["dvc", "prefect"], default="dvc")
     sp.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
@@ -175,11 +183,14 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("dvc-yaml", help="regenerate dvc.yaml from the registry")
     sp.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml is stale")
     sp.set_defaults(fn=cmd_dvc_yaml)
+    sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, dvc.yaml")
+    sp.add_argument("slug", help="the paper's short name (lowercase identifier)")
+    sp.set_defaults(fn=cmd_new)
     sp = sub.add_parser("params", help="print the default params.yaml section of a paper")
-    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.set_defaults(fn=cmd_params)
     sp = sub.add_parser("schedule", help="serve a Prefect deployment with a cron schedule (needs a Prefect server)")
-    sp.add_argument("target", help=f"'all' or one of: {', '.join(SLUGS)}")
+    sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.add_argument("--cron", required=True, help='e.g. "0 3 * * *"')
     sp.set_defaults(fn=cmd_schedule)
     sp = sub.add_parser("ui", help="start the Prefect or MLflow UI on 127.0.0.1")

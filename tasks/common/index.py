@@ -15,17 +15,19 @@ def paper_wall_time(root: Path, slug: str) -> float:
 
 def write_index(root: Path) -> Path:
     lines = ["# paperflow results", "", "Verdicts from the last `dvc repro` of each paper (see each paper's report).", "",
-             "| paper | profile | verdicts | wall time (stages, sum) | report |", "|---|---|---|---|---|"]
+             "A verdict is evidence only when its validity gates pass; the gates column counts those claims.", "",
+             "| paper | profile | verdicts | gates pass | wall time (stages, sum) | report |", "|---|---|---|---|---|---|"]
     for paper in all_papers():
         cfile = layout.report_dir(root, paper.slug) / "claims.json"
         if not cfile.exists():
-            lines.append(f"| {paper.slug} | - | not run | - | - |")
+            lines.append(f"| {paper.slug} | - | not run | - | - | - |")
             continue
         doc = json.loads(cfile.read_text())
         verdicts = ", ".join(f"{c['id']} {c['verdict']}" for c in doc["claims"])
+        gated = sum(all(g["passed"] for g in c.get("gates", [])) for c in doc["claims"])
         wall = paper_wall_time(root, paper.slug)
         lines.append(f"| [{paper.slug}](../tasks/{paper.slug}/README.md) | {doc.get('profile', '?')} | {verdicts} | "
-                     f"{wall / 60:.1f} min | [report]({paper.slug}/report.md) |")
+                     f"{gated}/{len(doc['claims'])} | {wall / 60:.1f} min | [report]({paper.slug}/report.md) |")
     path = root / "reports" / "index.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".md.tmp")

@@ -19,6 +19,8 @@ import numpy as np
 from . import layout
 from .errors import UserError
 
+MODEL_CONFIG = "{name}.json"     # the one config file name: <name>.pt (state dict) + <name>.json (build config)
+
 
 def save_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,13 +64,14 @@ class StageIO:
     root: Path
     paper: str
     stage: str
-    item: str | None
+    item: Any                      # the foreach Item (a str with axis attributes: io.item.arm), or None
     profile: str
     out: Path
     plots: Path
     seed_base: int
     after: tuple[str, ...]
     items_of: dict[str, tuple[str, ...]]
+    paper_seed: int = 0            # <slug>.seed in params.yaml
     tracker: Any = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("paperflow"))
     curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
@@ -87,7 +90,10 @@ class StageIO:
         return path
 
     def seed(self, *salt: Any) -> int:
-        h = hashlib.sha256(repr((self.seed_base, self.paper, *salt)).encode()).digest()
+        """A deterministic 32-bit seed from the stage's `seed` param, the paper's `<slug>.seed` and the salts.
+        The paper seed enters only when non-zero, so seed 0 keeps the streams of the committed runs."""
+        base = (self.seed_base, self.paper) + ((("paper-seed", self.paper_seed),) if self.paper_seed else ())
+        h = hashlib.sha256(repr((*base, *(str(s) if isinstance(s, str) else s for s in salt))).encode()).digest()
         return int.from_bytes(h[:4], "little")
 
     # --- files -------------------------------------------------------------------------------------
@@ -133,6 +139,32 @@ class StageIO:
         except Exception as e:  # noqa: BLE001 - pickle/zip errors of a damaged file
             raise UserError(f"{path}: corrupt ({type(e).__name__}); re-run `dvc repro -f {self.paper}_{stage}`") from None
 
+    def save_model(self, model: Any, config: dict[str, Any], name: str = "model", log: bool = True) -> Path:
+        """`<name>.pt` (state dict) and `<name>.json` (the config `build(config)` takes); logged to MLflow too."""
+        self.save_json(MODEL_CONFIG.format(name=name), config)
+        path = self.save_torch(f"{name}.pt", model.state_dict())
+        if log:
+            self.log_model(model, name)
+        return path
+
+    def load_model(self, stage: str, build: Any, item: str | None = None, name: str = "model",
+                   freeze: bool = False) -> Any:
+        """The model an upstream stage saved with `save_model`: `build(config)`, weights loaded, eval mode
+        (`freeze`: no gradients either)."""
+        model = build(self.load_json(stage, MODEL_CONFIG.format(name=name), item))
+        state = self.load_torch(stage, f"{name}.pt", item)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            path = self.input(stage, item) / f"{name}.pt"
+            raise UserError(f"{path}: weights do not fit the saved config ({str(e).splitlines()[0]}); "
+                            f"re-run `dvc repro -f {self.paper}_{stage}`") from None
+        model.eval()
+        if freeze:
+            for q in model.parameters():
+                q.requires_grad_(False)
+        return model
+
     # --- tracking ----------------------------------------------------------------------------------
     def log_curve(self, name: str, values: Iterable[float], steps: Iterable[int] | None = None) -> None:
         """A per-step metric: an MLflow metric history and a CSV declared as a DVC plot."""
@@ -144,6 +176,11 @@ class StageIO:
             w = csv.writer(f)
             w.writerow(["step", name])
             w.writerows(zip(stp, (f"{v:.6g}" for v in vals)))
+
+    def log_curves(self, curves: dict[str, tuple[list[int], list[float]]]) -> None:
+        """Several curves at once, e.g. `History.curves()` of the shared trainer."""
+        for name, (steps, values) in curves.items():
+            self.log_curve(name, values, steps)
 
     def log_model(self, model: Any, name: str = "model") -> None:
         self.models.append((model, name))

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MultiHeadAttention", "FeedForward", "Block", "Transformer", "count_params"]
+__all__ = ["MultiHeadAttention", "FeedForward", "Block", "Transformer", "count_params", "gpt2_init"]
 
 
 class MultiHeadAttention(nn.Module):
@@ -102,15 +102,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d, n_heads, d_ff, causal) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        """GPT-2 style: N(0, 0.02) weights, zero biases (LayerNorm keeps its ones/zeros)."""
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        self.apply(gpt2_init)
 
     def _act(self, h: torch.Tensor) -> torch.Tensor:
         return h if self.act_fn is None else self.act_fn(h)
@@ -125,6 +117,14 @@ class Transformer(nn.Module):
         for blk in self.blocks:
             h = self._act(blk(h, key_pad))  # (B, T, d)
         return self.head(self.ln_f(h))  # (B, T, vocab)
+
+
+def gpt2_init(m: nn.Module) -> None:
+    """GPT-2 style: N(0, 0.02) weights, zero biases (norms keep their ones/zeros). Use as `model.apply(gpt2_init)`."""
+    if isinstance(m, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(m.weight, std=0.02)
+    if isinstance(m, nn.Linear) and m.bias is not None:
+        nn.init.zeros_(m.bias)
 
 
 def count_params(model: nn.Module) -> int:

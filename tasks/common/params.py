@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import UserError
 from .registry import PROFILES, Paper, Stage
+from .schema import StageParams
 
-
-class StageParams(BaseModel):
-    """Base of every stage's params: extra keys are errors, values are type-checked."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+PAPER_KEYS = ("profile", "seed")   # paper-level keys of a params.yaml section (besides one section per stage)
 
 
 def params_hash(p: BaseModel) -> str:
@@ -67,12 +64,22 @@ def paper_section(all_params: dict[str, Any], paper: Paper) -> tuple[str, dict[s
         raise UserError(f"params.yaml: no section {paper.slug!r}; add it (`paperflow params {paper.slug}` prints the defaults)")
     names = {s.name for s in paper.stages}
     for k in section:
-        if k != "profile" and k not in names:
-            raise UserError(f"params.yaml: unknown key {paper.slug}.{k}; valid keys: profile, {', '.join(sorted(names))}")
+        if k not in PAPER_KEYS and k not in names:
+            raise UserError(f"params.yaml: unknown key {paper.slug}.{k}; valid keys: "
+                            f"{', '.join(PAPER_KEYS)}, {', '.join(sorted(names))}")
     profile = section.get("profile", "default")
     if profile not in PROFILES:
         raise UserError(f"params.yaml: {paper.slug}.profile: must be one of {', '.join(PROFILES)} (got {profile!r})")
+    paper_seed(section, paper.slug)
     return profile, section
+
+
+def paper_seed(section: dict[str, Any], slug: str) -> int:
+    """`<slug>.seed` (default 0): salts every stage seed of the paper (`dvc exp run -S mdm.seed=11`)."""
+    seed = section.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"params.yaml: {slug}.seed: must be an integer >= 0 (got {seed!r}); fix the value in params.yaml")
+    return seed
 
 
 def stage_params(all_params: dict[str, Any], paper: Paper, stage: Stage) -> StageParams:
@@ -90,7 +97,7 @@ def check_paper(all_params: dict[str, Any], paper: Paper) -> dict[str, StagePara
 
 def defaults(paper: Paper) -> dict[str, Any]:
     """The default-profile params.yaml section of a paper, from its typed defaults."""
-    out: dict[str, Any] = {"profile": "default"}
+    out: dict[str, Any] = {"profile": "default", "seed": 0}
     for s in paper.stages:
         out[s.name] = s.params().model_dump()
     return out

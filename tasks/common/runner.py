@@ -22,7 +22,7 @@ import yaml
 from . import layout
 from .errors import UserError
 from .io import StageIO, load_json, save_json_atomic
-from .params import params_hash, read_yaml, stage_params
+from .params import paper_seed, params_hash, read_yaml, stage_params
 from .registry import Paper, Stage, get_paper
 
 log = logging.getLogger("paperflow.runner")
@@ -103,20 +103,24 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
     all_params = read_yaml(root / "params.yaml")
     p = stage_params(all_params, paper, stage)
     profile = all_params[paper.slug].get("profile", "default")
+    pseed = paper_seed(all_params[paper.slug], paper.slug)
     ups = _upstream(root, paper, stage)
     fn = stage.load()
     where = f"{paper.slug}.{layout.stage_key(stage.name, item)}"
 
     staging = root / "outputs" / paper.slug / f".tmp-{layout.stage_key(stage.name, item)}-{uuid.uuid4().hex[:8]}"
-    io = StageIO(root=root, paper=paper.slug, stage=stage.name, item=item, profile=profile, out=staging / "out",
-                 plots=staging / "plots", seed_base=int(getattr(p, "seed", 0)), after=stage.after,
+    io = StageIO(root=root, paper=paper.slug, stage=stage.name, item=stage.item(item), profile=profile,
+                 out=staging / "out", plots=staging / "plots", seed_base=int(getattr(p, "seed", 0)),
+                 paper_seed=pseed, after=stage.after,
                  items_of={s.name: s.items for s in paper.stages}, log=logging.getLogger(f"paperflow.{where}"))
     io.out.mkdir(parents=True)
     if stage.report:
         (io.out / "figures").mkdir()
     tags = {"paper": paper.slug, "stage": stage.name, "item": item or "", "dvc.stage": paper.dvc_names(stage)[0]
             if not item else f"{paper.slug}_{stage.name}@{item}", "git.commit": git_commit(root),
-            "params.hash": params_hash(p), "profile": profile}
+            "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed)}
+    if item is not None:
+        tags.update({f"item.{k}": str(v) for k, v in stage.item(item).fields.items()})
     up_runs = {layout.stage_key(n, it): load_json(path / layout.RUN_FILE)["run_id"] for n, it, path in ups}
     tags.update({f"upstream.{k}": v for k, v in up_runs.items()})
     tags["upstream_run_ids"] = ",".join(sorted(set(up_runs.values())))

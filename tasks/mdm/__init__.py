@@ -3,11 +3,10 @@ arXiv 2502.09622, NeurIPS 2025). The paper card; the protocol is shared/papers/m
 people. Stages: prepare -> sweep (exact/noisy oracle grids) and prepare -> train@{dense,sparse} -> evaluate
 (trained grid); both -> report.
 """
-from tasks.common.registry import Claim, Paper, Stage
+from tasks.common.registry import Claim, Paper, Stage, grid
 
 from . import params as P
 
-_SAMPLING = ("mdm/grid.py", "mdm/sampler.py", "mdm/languages.py", "common/stats.py")
 
 PAPER = Paper(
     slug="mdm",
@@ -17,19 +16,17 @@ PAPER = Paper(
     summary="Masked diffusion LMs reach near-optimal per-token quality (TER) in a number of steps independent of "
             "the length L, but a low sequence error rate (SER) needs steps linear in L.",
     stages=(
-        Stage("prepare", "tasks.mdm.prepare:run", P.PrepareParams, code=("mdm/languages.py",),
+        Stage("prepare", "tasks.mdm.prepare:run", P.PrepareParams,
               desc="dense and sparse bigram languages with exact entropies"),
         Stage("sweep", "tasks.mdm.sweep:run", P.SweepParams, after=("prepare",),
-              code=(*_SAMPLING, "mdm/oracle.py", "mdm/prepare.py"),
               desc="exact-oracle and noisy-oracle L x N grids, both samplers"),
-        Stage("train", "tasks.mdm.train:run", P.TrainParams, after=("prepare",), items=("dense", "sparse"),
-              code=("mdm/model.py", "common/nn.py", "mdm/prepare.py"), curves=True,
+        Stage("train", "tasks.mdm.train:run", P.TrainParams, after=("prepare",),
+              items=grid(language=("dense", "sparse")),
+              curves=True,
               desc="tiny bidirectional MDM (MDLM objective) on one language"),
         Stage("evaluate", "tasks.mdm.evaluate:run", P.EvaluateParams, after=("prepare", "train"),
-              code=(*_SAMPLING, "mdm/model.py", "common/nn.py", "mdm/prepare.py"),
               desc="trained-model L x N grid, both samplers"),
         Stage("report", "tasks.mdm.report:run", P.ReportParams, after=("sweep", "evaluate"), report=True,
-              code=("mdm/analysis.py", "common/stats.py", "common/claims.py", "common/plotting.py"),
               desc="verdicts C1-C4, figures, claims.json, report.md"),
     ),
     claims=(
@@ -48,4 +45,5 @@ PAPER = Paper(
               "fixed-count N = L for every L and SER ≤ 0.2 at L = 16, N = L (fixed-count); gate fails → INCONCLUSIVE."),
     ),
     profiles=P.PROFILES,
+    order=1,
 )

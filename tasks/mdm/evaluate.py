@@ -15,7 +15,7 @@ from .grid import evaluate_cell, grid_ns
 from .model import model_denoiser
 from .params import EvaluateParams
 from .prepare import load_languages
-from .train import load_model
+from .train import build
 
 
 def run(p: EvaluateParams, io) -> dict[str, float]:
@@ -23,7 +23,7 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
     langs = load_languages(io)
     rows: list[dict] = []
     for lang in io.progress(("dense", "sparse"), desc="trained grid"):
-        model = load_model(io, lang)
+        model = io.load_model("train", build, lang)
         cfg = io.load_json("train", "model.json", lang)
         if max(p.lengths) > cfg["max_len"]:
             raise UserError(f"params.yaml: mdm.evaluate.lengths go up to {max(p.lengths)} but the model was trained "

@@ -1,4 +1,4 @@
-"""The tiny trained masked diffusion model of the sheet ("Denoisers" 3), its MDLM loss and training loop.
+"""The tiny trained masked diffusion model of the sheet ("Denoisers" 3) and its MDLM loss (trained by tasks/common/train.py).
 
 Feng et al., arXiv 2502.09622, state their results for a "well-trained" MDM; here a bidirectional
 transformer (d=64, 2 layers, 4 heads, FFN 256, learned absolute positions, L_max=64, ~100k params,
@@ -15,7 +15,6 @@ training budget are the sheet's CPU stand-ins, not the paper's (unknown) setting
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -27,7 +26,7 @@ from tasks.common.nn import Transformer
 
 from .languages import sample_direct
 
-__all__ = ["MDM", "mdlm_loss", "make_batch_sampler", "train_mdm", "model_denoiser"]
+__all__ = ["MDM", "mdlm_loss", "make_batch_sampler", "model_denoiser"]
 
 
 class MDM(nn.Module):
@@ -83,46 +82,6 @@ def make_batch_sampler(pi: np.ndarray, P: np.ndarray, rng: np.random.Generator, 
         return torch.from_numpy(x), torch.from_numpy(pad_mask)
 
     return sample
-
-
-def _lr_lambda(warmup: int, steps: int, min_ratio: float) -> Callable[[int], float]:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``steps``."""
-    def f(s: int) -> float:
-        if s < warmup:
-            return (s + 1) / warmup
-        frac = min(1.0, (s - warmup) / max(1, steps - warmup))
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac))
-    return f
-
-
-def train_mdm(model: MDM, sample_batch_fn: Callable[[int], tuple], steps: int, batch: int, lr: float,
-              warmup: int, log_every: int, progress=None, seed: int = 0, weight_decay: float = 0.01,
-              grad_clip: float = 1.0, min_lr_ratio: float = 0.0) -> list[tuple[int, float]]:
-    """AdamW with warm-up + cosine decay on fresh batches -> [(step, mean loss of the last window)].
-
-    ``progress`` optionally wraps the step iterable (e.g. ``io.progress``); ``seed`` fixes the masking.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(warmup, steps, min_lr_ratio))
-    model.train()
-    curve, window = [], []
-    it = range(1, steps + 1)
-    for step in (progress(it) if progress is not None else it):
-        x, pad_mask = sample_batch_fn(batch)
-        loss = mdlm_loss(model, x, pad_mask, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        sched.step()
-        window.append(loss.item())
-        if step % log_every == 0 or step == steps:
-            curve.append((step, float(np.mean(window))))
-            window = []
-    model.eval()
-    return curve
 
 
 def model_denoiser(model: MDM, V: int, chunk: int = 500):

@@ -1,24 +1,18 @@
 """Stage `report`: verdicts C1-C4 from the oracle and trained grids, figures, claims.json and report.md.
 
-Criteria are the sheet's pre-registered PC1-PC4 (tasks/mdm/analysis.py). Run: `paperflow stage mdm report`.
+Computes the numbers (grid blocks, bootstrap CIs; tasks/mdm/analysis.py) and calls the judges of the sheet's
+pre-registered PC1-PC4 (tasks/mdm/criteria.py). Run: `paperflow stage mdm report`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from tasks.common.claims import INCONCLUSIVE, Verdict, from_checks, report
+from tasks.common.claims import report
 from tasks.common.plotting import figure, save
 
 from . import analysis as A
+from . import criteria as C
 from .params import ReportParams
-
-
-def _verdict(cid: str, judged: tuple[dict, dict, bool], gate=None) -> Verdict:
-    checks, measured, measurable = judged
-    v = from_checks(cid, checks, measured, gate)
-    if v.verdict != INCONCLUSIVE and not measurable and not all(checks.values()):
-        v = Verdict(cid, INCONCLUSIVE, "a required N* or L-pair lies outside the grid: " + v.reason, measured, checks)
-    return v
 
 
 def _plot_delta(ax, c: A.Curves, title: str, eps: float) -> None:
@@ -39,7 +33,7 @@ def _plot_ser(ax, c: A.Curves, title: str) -> None:
         x = np.asarray(c.Ns)[ok] / L
         ax.fill_between(x, lo[i][ok], hi[i][ok], alpha=0.2)
         ax.plot(x, p[i][ok], marker="o", ms=3, label=f"L={L}")
-    ax.axhline(A.DELTA_SER, color="k", ls=":", lw=1)
+    ax.axhline(C.DELTA_SER, color="k", ls=":", lw=1)
     ax.set_xscale("log", base=2)
     ax.set(xlabel="N / L", ylabel="SER (Wilson 95% CI)", ylim=(-0.02, 1.02), title=title)
     ax.legend(fontsize=7)
@@ -49,14 +43,14 @@ def _figures(io, oracle: dict, trained: dict) -> list[str]:
     fig_dir = io.out / "figures"
     lines = []
     fig, ax = figure(3)
-    _plot_delta(ax[0], oracle["ter"], "oracle, dense, Bernoulli", A.EPS_TER)
+    _plot_delta(ax[0], oracle["ter"], "oracle, dense, Bernoulli", C.EPS_TER)
     _plot_ser(ax[1], oracle["ser"], "oracle, sparse, Bernoulli")
     _plot_ser(ax[2], oracle["ser_fixed"], "oracle, sparse, fixed-count")
     lines.append(save(fig, fig_dir / "oracle_grids.png"))
     fig, ax = figure(1)
     Ls = np.asarray(oracle["ter"].Ls)
-    for name, stars in (("N*_TER(0.05)", A.n_stars(oracle["ter"], "ter", A.EPS_TER)),
-                        ("N*_SER(0.5)", A.n_stars(oracle["ser"], "ser", A.DELTA_SER))):
+    for name, stars in (("N*_TER(0.05)", A.n_stars(oracle["ter"], "ter", C.EPS_TER)),
+                        ("N*_SER(0.5)", A.n_stars(oracle["ser"], "ser", C.DELTA_SER))):
         ax[0].plot(Ls, stars, marker="o", label=name)
     ax[0].plot(Ls, Ls, color="k", ls=":", lw=1, label="N = L (AR)")
     ax[0].set_xscale("log", base=2)
@@ -65,7 +59,7 @@ def _figures(io, oracle: dict, trained: dict) -> list[str]:
     ax[0].legend(fontsize=7)
     lines.append(save(fig, fig_dir / "nstar_vs_L.png"))
     fig, ax = figure(3)
-    _plot_delta(ax[0], trained["ter"], "trained MDM, dense, Bernoulli", A.EPS_TER_TRAINED)
+    _plot_delta(ax[0], trained["ter"], "trained MDM, dense, Bernoulli", C.EPS_TER_TRAINED)
     _plot_ser(ax[1], trained["ser"], "trained MDM, sparse, Bernoulli")
     _plot_ser(ax[2], trained["ser_fixed"], "trained MDM, sparse, fixed-count")
     lines.append(save(fig, fig_dir / "trained_grids.png"))
@@ -96,16 +90,14 @@ def run(p: ReportParams, io) -> dict[str, float]:
     grid = io.load_json("sweep", "grid.json")
     tgrid = io.load_json("evaluate", "grid.json")
     oracle, trained = _blocks(grid, "oracle"), _blocks(tgrid, "trained")
-    nb = p.n_boot
-    c1 = _verdict("C1", A.judge_ter(oracle["ter"], 1, A.EPS_TER, nb, io.seed("c1")))
-    c2 = _verdict("C2", A.judge_ser(oracle["ser"], oracle["ser_fixed"], 1, nb, io.seed("c2")))
-    c3 = _verdict("C3", A.judge_speedup(oracle["ter"], oracle["ser"], nb, io.seed("c3")))
-    gate_ok, gate = A.gate_trained(trained["ter_fixed"], trained["ser_fixed"])
-    t1 = A.judge_ter(trained["ter"], 2, A.EPS_TER_TRAINED, nb, io.seed("c4a"))
-    t2 = A.judge_ser(trained["ser"], trained["ser_fixed"], 2, nb, io.seed("c4b"))
-    checks = {**{f"ter_{k}": v for k, v in t1[0].items()}, **{f"ser_{k}": v for k, v in t2[0].items()}}
-    c4 = _verdict("C4", (checks, {**gate, **t1[1], **t2[1]}, t1[2] and t2[2]),
-                  gate=(gate_ok, f"under-trained: {gate}"))
+    nb, ter, ser = p.n_boot, oracle["ter"], oracle["ser"]
+    c1 = C.judge_c1(ter, A.boot_slope_ci(ter, "ter", C.EPS_TER, nb, io.seed("c1")))
+    c2 = C.judge_c2(ser, oracle["ser_fixed"], A.boot_slope_ci(ser, "ser", C.DELTA_SER, nb, io.seed("c2")))
+    c3 = C.judge_c3(ter, ser, A.boot_ratio_growth_ci(ter, ser, C.EPS_TER, C.DELTA_SER, nb, io.seed("c3")))
+    tt, ts = trained["ter"], trained["ser"]
+    c4 = C.judge_c4(tt, ts, trained["ser_fixed"], A.boot_slope_ci(tt, "ter", C.EPS_TER_TRAINED, nb, io.seed("c4a")),
+                    A.boot_slope_ci(ts, "ser", C.DELTA_SER, nb, io.seed("c4b")),
+                    C.c4_gates(trained["ter_fixed"], trained["ser_fixed"]))
     sections = ["## Figures", "", *_figures(io, oracle, trained), "", *_tables(grid), "",
                 "N* is interpolated on the log2 N grid; slope CIs are a parametric bootstrap over samples and language "
                 "seeds (see tasks/mdm/analysis.py). The SER bound is worst-case in the paper; on this sparse chain the "

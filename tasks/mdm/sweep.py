@@ -30,7 +30,7 @@ def run(p: SweepParams, io) -> dict[str, float]:
     jobs = [(s, lang, sched) for s in range(len(langs["dense"])) for lang, sched in BLOCKS]
     for s, lang, sched in io.progress(jobs, desc="oracle grid"):
         pi, P = langs[lang][s]
-        for r in oracle_grid(pi, P, p.lengths, sched, p.samples, io.seed("grid", s, lang)):
+        for r in oracle_grid(pi, P, p.lengths, sched, p.samples, io.seed("grid", s, lang), ns_for=ns_for):
             rows.append({**r, "lang_seed": s, "language": lang, "denoiser": "oracle", "eta": 0.0})
     for s in range(len(langs["dense"])):  # calibration: direct samples from q
         for lang in ("dense", "sparse"):

@@ -4,18 +4,17 @@ Small FC-LIF networks trained online (OTTT_A) on sklearn digits (D1) and a synth
 with online spatial BP, DFA, single-point ZO and OPZO, identical except for the hidden-layer learning signal.
 Card: tasks/opzo/README.md; sheet: shared/papers/opzo.md.
 """
-from tasks.common.registry import Claim, Paper, Stage
+from tasks.common.registry import Claim, Paper, Stage, grid
 
 from . import params as P
 
 SEEDS = (0, 1, 2)
 TRAIN_ITEMS = (
-    *(f"{arm}-s{s}" for arm in ("bp", "dfa", "zo", "opzo") for s in SEEDS),          # D1 + D2, 3 seeds
-    *(f"opzo_nomom-s{s}" for s in SEEDS),                                              # C5, D1
-    *(f"{arm}-s0" for arm in ("opzo_rad", "opzo_sph", "opzo_pre", "opzo_radpre", "opzo_sphpre")),   # C6, D1
-    "zo_base-s0",                                                                      # addition, D1
+    grid(arm=("bp", "dfa", "zo", "opzo"), seed=SEEDS)                                   # D1 + D2, 3 seeds
+    + grid(arm=("opzo_nomom",), seed=SEEDS)                                             # C5, D1
+    + grid(arm=("opzo_rad", "opzo_sph", "opzo_pre", "opzo_radpre", "opzo_sphpre"), seed=(0,))   # C6, D1
+    + grid(arm=("zo_base",), seed=(0,))                                                 # addition, D1
 )
-CORE = ("opzo/snn.py", "opzo/methods.py")
 
 PAPER = Paper(
     slug="opzo",
@@ -27,15 +26,13 @@ PAPER = Paper(
     stages=(
         Stage("prepare", "tasks.opzo.prepare:run", P.PrepareParams, data=True,
               desc="D1 digits and the synthetic event-based N-Digits, stratified splits"),
-        Stage("tune", "tasks.opzo.tune:run", P.TuneParams, after=("prepare",), code=("opzo/train.py", *CORE),
+        Stage("tune", "tasks.opzo.tune:run", P.TuneParams, after=("prepare",),
               desc="OPZO lam x alpha grid on the D1 validation split (frozen for train)"),
-        Stage("train", "tasks.opzo.train:run", P.TrainParams, after=("prepare", "tune"), code=CORE,
-              items=TRAIN_ITEMS, curves=True, desc="online training of one arm and seed"),
+        Stage("train", "tasks.opzo.train:run", P.TrainParams, after=("prepare", "tune"), items=TRAIN_ITEMS, curves=True,
+              desc="online training of one arm and seed"),
         Stage("evaluate", "tasks.opzo.evaluate:run", P.EvaluateParams, after=("prepare", "tune", "train"),
-              code=("opzo/probe.py", "opzo/train.py", *CORE, "common/stats.py"),
               desc="test accuracy, gradient probes, counted cost"),
         Stage("report", "tasks.opzo.report:run", P.ReportParams, after=("evaluate",), report=True,
-              code=("opzo/__init__.py", "opzo/methods.py", "common/claims.py", "common/plotting.py", "common/stats.py"),
               desc="verdicts C1-C7, figures, report.md"),
     ),
     claims=(
@@ -62,4 +59,5 @@ PAPER = Paper(
               "the OPZO hidden path); report the BP/OPZO feedback-MAC ratio"),
     ),
     profiles=P.PROFILES,
+    order=4,
 )

@@ -15,10 +15,10 @@ from scipy import stats as st
 
 from tasks.common.stats import mean_se
 
-from .methods import ARMS, feedback_macs_analytic, parse_item
+from .methods import ARMS, feedback_macs_analytic
 from .params import EvaluateParams
 from .probe import probe_checkpoint
-from .snn import LIF, Net, Setup, predict, torch_threads
+from .snn import LIF, Net, Setup, predict
 from .train import load_split, mid_epoch
 
 CURVE_NS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -44,23 +44,22 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
     metrics: dict[str, float] = {}
     correct: dict[str, np.ndarray] = {}
     acc: dict[str, dict[str, list[float]]] = {}
-    with torch_threads(1):
-        for it in items:
-            arm, s = parse_item(it)
-            for ds in hist[it]["history"]:
-                net = Net.from_state(io.load_torch("train", f"model_{ds}.pt", it))
-                ok = (predict(net, sus[ds], test[ds].x, p.eval_batch) == test[ds].y).numpy()
-                correct[f"{arm}__{ds}__s{s}"] = ok
-                acc.setdefault(arm, {}).setdefault(ds, []).append(float(ok.mean()))
-                metrics[f"acc_{arm}_{ds}_s{s}"] = float(ok.mean())
-        table = {}
-        for arm, per in acc.items():
-            for ds, xs in per.items():
-                m, sd, lo, hi = t_ci(xs)
-                table[f"{arm}/{ds}"] = {"arm": arm, "ds": ds, "accs": xs, "mean": m, "std": sd, "lo": lo, "hi": hi,
-                                        "label": ARMS[arm].label}
-                metrics[f"acc_{arm}_{ds}_mean"] = m
-        probes = run_probes(p, io, data, hist, sus)
+    for it in items:
+        arm, s = it.arm, it.seed
+        for ds in hist[it]["history"]:
+            net = Net.from_state(io.load_torch("train", f"model_{ds}.pt", it))
+            ok = (predict(net, sus[ds], test[ds].x, p.eval_batch) == test[ds].y).numpy()
+            correct[f"{arm}__{ds}__s{s}"] = ok
+            acc.setdefault(arm, {}).setdefault(ds, []).append(float(ok.mean()))
+            metrics[f"acc_{arm}_{ds}_s{s}"] = float(ok.mean())
+    table = {}
+    for arm, per in acc.items():
+        for ds, xs in per.items():
+            m, sd, lo, hi = t_ci(xs)
+            table[f"{arm}/{ds}"] = {"arm": arm, "ds": ds, "accs": xs, "mean": m, "std": sd, "lo": lo, "hi": hi,
+                                    "label": ARMS[arm].label}
+            metrics[f"acc_{arm}_{ds}_mean"] = m
+    probes = run_probes(p, io, data, hist, sus)
     for pr in probes:
         if pr["epoch_tag"] == "mid":
             for l, row in enumerate(pr["layers"]):
@@ -81,7 +80,7 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
 def run_probes(p: EvaluateParams, io, data, hist, sus) -> list[dict]:
     out = []
     for it, h in hist.items():
-        arm, s = parse_item(it)
+        arm, s = it.arm, it.seed
         if arm != "opzo":
             continue
         for ds in h["history"]:

@@ -8,7 +8,8 @@
   second, clean pass), g_l = M_l e. M starts at 0; the estimate is bias-corrected by 1 / (1 - lam^n) (as Adam does;
   an addition) and the hidden weights wait `warmup_batches` batches while M fills (sheet, Arms).
 
-An arm name (train items are "<arm>-s<seed>") maps to one of these with its noise (ARMS).
+An arm name (train items are `grid(arm=..., seed=...)`: io.item.arm, io.item.seed) maps to one of these with its
+noise (ARMS).
 Shapes: e (G, B, m), z_l (G, B, n_l), M_l (G, n_l, m); G stacks independent noise draws in the probes.
 """
 from __future__ import annotations
@@ -47,14 +48,6 @@ ARMS: dict[str, Arm] = {
 }
 MAIN_ARMS = tuple(a for a, v in ARMS.items() if v.main)
 NOISE_VARIANTS = ("opzo", "opzo_rad", "opzo_sph", "opzo_pre", "opzo_radpre", "opzo_sphpre")   # C6 (seed 0)
-
-
-def parse_item(item: str) -> tuple[str, int]:
-    """'opzo_nomom-s2' -> ('opzo_nomom', 2)."""
-    arm, _, s = item.rpartition("-s")
-    if arm not in ARMS or not s.isdigit():
-        raise ValueError(f"train item {item!r}: expected <arm>-s<seed> with arm in {', '.join(ARMS)}")
-    return arm, int(s)
 
 
 class Method:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.params import StageParams
+from tasks.common.schema import StageParams
 
 
 class PrepareParams(StageParams):

@@ -1,7 +1,7 @@
 """Stage `report`: verdicts for C1-C7 from `evaluate`'s results, the figures, report.md and claims.json.
 
-The criteria below are the sheet's pre-registered ones, fixed as code before any test result was seen; nothing
-here reads a result to choose a threshold. Accuracies are in points (percent). CIs: a paired percentile bootstrap
+This stage computes the measured numbers; the sheet's pre-registered criteria (thresholds, gates, INCONCLUSIVE
+branches) are the judges in criteria.py. Accuracies are in points (percent). CIs: a paired percentile bootstrap
 over test samples (the same test set for every arm, seeds averaged inside each resample) and a t-interval over
 seeds. Verdicts use the point estimates, as the criteria are written.
 
@@ -12,22 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.common import plotting
-from tasks.common.claims import INCONCLUSIVE, Verdict, ci, from_checks, report
+from tasks.common.claims import Verdict, ci, report
 from tasks.common.stats import bootstrap_ci
 
+from . import criteria as K
+from .criteria import DATASETS
 from .methods import ARMS, MAIN_ARMS, NOISE_VARIANTS
 from .params import ReportParams
 
-# --- pre-registered criteria (sheet, Claims and pass criteria) -----------------------------------------------
-C1_MAX_GAP_TO_BP = 3.0        # mean OPZO >= mean BP - 3.0 points, on D1 and on D2
-C2_MIN_GAIN_OVER_ZO = 15.0    # OPZO - ZO_sp >= 15 points, on D1 and on D2
-C3_FC_MAX_GAP_TO_DFA = 1.0    # FC: OPZO >= DFA - 1.0; conv not run -> INCONCLUSIVE ("not reproduced at this scale")
-C4_COS_FACTOR = 5.0           # every hidden layer, mid-training: median cos(OPZO, BP) >= 5 x ZO_sp's
-C4_VAR_FACTOR = 0.1           # ... and relative variance of OPZO <= 1/10 of ZO_sp's
-C5_MIN_MOMENTUM_GAIN = 5.0    # OPZO(lam best) - OPZO(lam = 0) >= 5 points on D1
-C6_MAX_SPREAD = 3.0           # max - min accuracy over noise kind x position variants <= 3 points (D1, seed 0)
-GATE_MIN_BP_ACC = 50.0        # validity: BP (C1, C2, C5) / the best noise variant (C6) must have learned (points)
-DATASETS = ("d1", "d2")
 DS_NAME = {"d1": "D1 static digits", "d2": "D2 N-Digits"}
 
 
@@ -48,93 +40,45 @@ def _diff(correct: dict, a: str, b: str, ds: str, n_boot: int, seed: int) -> dic
 
 
 def verdicts(res: dict, correct: dict, p: ReportParams) -> list[Verdict]:
+    """The measured numbers of C1-C7, judged by criteria.py."""
     d = lambda a, b, ds: _diff(correct, a, b, ds, p.n_boot, p.seed)          # noqa: E731
-    bp = [_acc(res, "bp", ds) for ds in DATASETS]
-    gate_ok = all(x is not None and 100 * x["mean"] >= GATE_MIN_BP_ACC for x in bp)
-    gate = (gate_ok, f"BP reference below {GATE_MIN_BP_ACC:.0f} % or missing on a dataset")
-    out = []
-    for cid, other, thr in (("C1", "bp", -C1_MAX_GAP_TO_BP), ("C2", "zo", C2_MIN_GAIN_OVER_ZO)):
-        meas, checks = {}, {}
-        for ds in DATASETS:
-            dd = d("opzo", other, ds)
-            if dd is None:
-                return out + [Verdict(cid, INCONCLUSIVE, f"arm missing on {ds}")]
-            meas[f"{ds} OPZO - {other.upper()} (points)"] = dd
-            checks[f"{ds}: OPZO - {other.upper()} >= {thr:+.1f}"] = dd["value"] >= thr
-        out.append(from_checks(cid, checks, meas, gate))
-    # C3: the FC sub-point is computed and reported; the conv arm is not run at this scale
-    meas, held = {}, []
-    for ds in DATASETS:
-        dd = d("opzo", "dfa", ds)
-        if dd is not None:
-            meas[f"{ds} FC OPZO - DFA (points)"] = dd
-            held.append(dd["value"] >= -C3_FC_MAX_GAP_TO_DFA)
-    out.append(Verdict("C3", INCONCLUSIVE, "conv-LIF arm not run: not reproduced at this scale (the sheet forbids "
-                       f"claiming C3 from FC alone); FC sub-point OPZO >= DFA - {C3_FC_MAX_GAP_TO_DFA} "
-                       f"{'holds' if held and all(held) else 'does not hold'} on {len(held)} dataset(s)",
-                       meas, {"FC: OPZO >= DFA - 1.0": bool(held and all(held))}))
-    out.append(c4(res))
-    dd = d("opzo", "opzo_nomom", "d1")
-    out.append(Verdict("C5", INCONCLUSIVE, "arm missing") if dd is None else from_checks(
-        "C5", {f"d1: OPZO(lam best) - OPZO(lam 0) >= {C5_MIN_MOMENTUM_GAIN}": dd["value"] >= C5_MIN_MOMENTUM_GAIN},
-        {"d1 OPZO(lam best) - OPZO(lam 0) (points)": dd, "lam best": res["tune"]["lam"]}, gate))
-    out.append(c6(res, correct))
-    out.append(c7(res))
-    return out
+    bp_acc = {ds: (100 * x["mean"] if x is not None else None) for ds in DATASETS for x in [_acc(res, "bp", ds)]}
+    return [K.c1_close_to_bp({ds: d("opzo", "bp", ds) for ds in DATASETS}, bp_acc),
+            K.c2_beats_zo({ds: d("opzo", "zo", ds) for ds in DATASETS}, bp_acc),
+            K.c3_at_least_dfa({ds: d("opzo", "dfa", ds) for ds in DATASETS}),
+            K.c4_gradient_quality(probe_means(res)),
+            K.c5_momentum(d("opzo", "opzo_nomom", "d1"), res["tune"]["lam"], bp_acc),
+            K.c6_noise_robustness(noise_accs(correct)),
+            c7(res)]
 
 
-def c4(res: dict) -> Verdict:
+def probe_means(res: dict) -> dict[str, dict[str, float]]:
+    """C4 inputs: per "<ds> L<l>", the mid-training probe values averaged over OPZO seeds."""
     mids = [pr for pr in res["probes"] if pr["epoch_tag"] == "mid"]
-    meas, checks = {}, {}
+    out = {}
     for ds in DATASETS:
         rows = [pr["layers"] for pr in mids if pr["ds"] == ds]
         if not rows:
             continue
         for l in range(len(rows[0])):
             mean = lambda k: float(np.mean([r[l][k] for r in rows]))   # noqa: E731  (over seeds)
-            co, cz, vo, vz = mean("cos_opzo_median"), mean("cos_zo_median"), mean("relvar_opzo"), mean("relvar_zo")
-            meas.update({f"{ds} L{l} cos OPZO": co, f"{ds} L{l} cos ZO": cz,
-                         f"{ds} L{l} relvar OPZO": vo, f"{ds} L{l} relvar ZO": vz})
-            checks[f"{ds} L{l}: cos OPZO >= {C4_COS_FACTOR:g} x cos ZO"] = co >= C4_COS_FACTOR * cz
-            checks[f"{ds} L{l}: relvar OPZO <= {C4_VAR_FACTOR:g} x relvar ZO"] = vo <= C4_VAR_FACTOR * vz
-    finite = bool(meas) and all(np.isfinite(v) for v in meas.values())
-    return from_checks("C4", checks, meas, (finite, "no mid-training probe or a non-finite probe value"))
+            out[f"{ds} L{l}"] = {"cos_opzo": mean("cos_opzo_median"), "cos_zo": mean("cos_zo_median"),
+                                 "relvar_opzo": mean("relvar_opzo"), "relvar_zo": mean("relvar_zo")}
+    return out
 
 
-def c6(res: dict, correct: dict) -> Verdict:
-    accs = {}
-    for arm in NOISE_VARIANTS:
-        k = f"{arm}__d1__s0"
-        if k in correct:
-            accs[arm] = 100.0 * float(correct[k].mean())
-    if len(accs) < len(NOISE_VARIANTS):
-        return Verdict("C6", INCONCLUSIVE, f"variants missing: {sorted(set(NOISE_VARIANTS) - set(accs))}", accs)
-    spread = max(accs.values()) - min(accs.values())
-    meas = {"spread (points)": spread, **{ARMS[a].label: v for a, v in accs.items()}}
-    gate = (max(accs.values()) >= GATE_MIN_BP_ACC, f"no variant reached {GATE_MIN_BP_ACC:.0f} % (a small spread "
-            "between untrained nets would be vacuous)")
-    return from_checks("C6", {f"max - min <= {C6_MAX_SPREAD}": spread <= C6_MAX_SPREAD}, meas, gate)
+def noise_accs(correct: dict) -> dict[str, float | None]:
+    """C6 inputs: D1 seed-0 test accuracy (points) per noise variant label, None where the variant was not run."""
+    return {ARMS[arm].label: (100.0 * float(correct[k].mean()) if (k := f"{arm}__d1__s0") in correct else None)
+            for arm in NOISE_VARIANTS}
 
 
 def c7(res: dict) -> Verdict:
-    tm = {it: m for it, m in res["train_metrics"].items() if it.startswith("opzo-s")}
+    """C7 inputs: the train metrics of the OPZO and BP runs, T per dataset, the analytic feedback MACs."""
+    tm = [m for it, m in res["train_metrics"].items() if it.startswith("opzo-s")]
     bpm = [m for it, m in res["train_metrics"].items() if it.startswith("bp-s")]
-    if not tm or not bpm:
-        return Verdict("C7", INCONCLUSIVE, "OPZO or BP training metrics missing")
-    checks = {}
-    for ds in DATASETS:
-        T = res["setup"]["T"][ds]
-        checks[f"{ds}: forward calls per batch = T = {T}"] = all(m[f"{ds}_forward_calls_per_batch"] == T for m in tm.values())
-        checks[f"{ds}: no backward pass through layers"] = all(m[f"{ds}_layer_backward_per_batch"] == 0 for m in tm.values())
-        checks[f"{ds}: requires_grad off on the hidden path"] = all(m[f"{ds}_requires_grad_seen"] == 0 for m in tm.values())
-    fb_op = float(np.mean([m["d1_feedback_macs_per_sample_step"] for m in tm.values()]))
-    fb_bp = float(np.mean([m["d1_feedback_macs_per_sample_step"] for m in bpm]))
-    an = res["feedback_macs_analytic"]
-    meas = {"feedback MACs / sample-step, BP (counted)": fb_bp, "feedback MACs / sample-step, OPZO (counted, g + M update)": fb_op,
-            "BP / OPZO feedback-MAC ratio (counted)": fb_bp / fb_op,
-            "BP / OPZO ratio, g = M e only (analytic)": an["bp"] / an["opzo_g_only"],
-            "feedback memory BP / OPZO (analytic)": an["memory_bp"] / an["memory_opzo"]}
-    return from_checks("C7", checks, meas)
+    T = {ds: res["setup"]["T"][ds] for ds in DATASETS} if tm and bpm else {}
+    return K.c7_cost(tm, bpm, T, res["feedback_macs_analytic"])
 
 
 # --- figures and tables ----------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ a[t] = (1 - 1/tau) a[t-1] + s_in[t] stand in for the spikes in every weight grad
 Loss per step: ((1 - lam) CE(o[t], y) + lam MSE(o[t], onehot)) / T, with the closed-form output error
 e[t] = dL/do[t]. The readout (linear, with bias) always gets its exact local gradient e a_L^T; only the
 hidden-layer signal g_l = dL/ds_l differs between methods (methods.py), and delta_l = g_l * psi(u_l).
-OTTT_A: gradients are accumulated over the T steps of a batch, then one Adam step (cosine schedule).
+OTTT_A: gradients are accumulated over the T steps of a batch, then one Adam step (the shared cosine schedule of
+tasks/common/train.py; the loop itself stays here: it has no autograd, so the shared trainer does not apply).
 
 Every tensor carries a leading group axis G (G = 1 in training; G = K stacked noise draws in the probes), so one
 code path serves both: states are (G, B, n), weight gradients (G, n_out, n_in). Nothing here requires grad.
@@ -14,22 +15,11 @@ code path serves both: states are (G, B, n), weight gradients (G, n_out, n_in). 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
-
-@contextmanager
-def torch_threads(n: int = 1):
-    """Run with n intra-op threads (restored after). The ops here are small: on a shared 2-core machine one thread
-    is ~20x faster than two spinning OpenMP threads (measured: 0.2 s vs 7.7 s per D1 epoch under load)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+from tasks.common.train import Schedule
 
 
 @dataclass(frozen=True)
@@ -282,10 +272,6 @@ class Adam:
             params[k].sub_(lr * (self.m[k] / c1) / ((self.v[k] / c2).sqrt() + self.eps))
 
 
-def cosine_lr(lr: float, it: int, total: int) -> float:
-    return 0.5 * lr * (1.0 + math.cos(math.pi * min(it, total) / max(total, 1)))
-
-
 def fit(net: Net, method, x: torch.Tensor, y: torch.Tensor, su: Setup, *, epochs: int, batch: int, lr: float,
         data_gen: torch.Generator, noise_gen: torch.Generator, counter: Counter, on_epoch=None, m: int = 10) -> None:
     """Online training: shuffled mini-batches (order from data_gen, identical across methods), OTTT_A + Adam.
@@ -296,7 +282,7 @@ def fit(net: Net, method, x: torch.Tensor, y: torch.Tensor, su: Setup, *, epochs
     n = len(x)
     per_epoch = math.ceil(n / batch)
     total, it = epochs * per_epoch, 0
-    opt = Adam(net.params())
+    opt, sched = Adam(net.params()), Schedule(total, lr)   # the suite's cosine schedule (no warm-up)
     warm = getattr(method, "warmup_batches", 0)
     for ep in range(1, epochs + 1):
         perm = torch.randperm(n, generator=data_gen)
@@ -308,7 +294,7 @@ def fit(net: Net, method, x: torch.Tensor, y: torch.Tensor, su: Setup, *, epochs
             grads = {k: v[0] for k, v in grads.items()}
             if it < warm:
                 grads = {k: v for k, v in grads.items() if not k[1:].isdigit()}
-            opt.step(net.params(), grads, cosine_lr(lr, it, total))
+            opt.step(net.params(), grads, sched.lr_at(it))
             ep_loss += float(loss[0]) * len(idx) / n
             it += 1
         if on_epoch is not None:

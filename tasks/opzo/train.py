@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .methods import ARMS, OPZO, make_method, parse_item
+from .methods import ARMS, OPZO, make_method
 from .params import NetParams, TrainParams
-from .snn import LIF, Counter, Setup, fit, firing_rates, init_net, predict, torch_threads
+from .snn import LIF, Counter, Setup, fit, firing_rates, init_net, predict
 
 DATASETS = ("d1", "d2")
 
@@ -81,7 +81,7 @@ def train_arm(arm: str, ds: str, data: dict[str, np.ndarray], p: NetParams, *, e
 
 
 def run(p: TrainParams, io) -> dict[str, float]:
-    arm, s = parse_item(io.item)
+    arm, s = io.item.arm, io.item.seed
     tuned = io.load_json("tune", "tuned.json")
     data = io.load_npz("prepare", "data.npz")
     datasets = DATASETS if ARMS[arm].main else ("d1",)
@@ -90,31 +90,30 @@ def run(p: TrainParams, io) -> dict[str, float]:
     out: dict[str, float] = {"seed_index": s, "lam": tuned["lam"] if ARMS[arm].momentum else 0.0,
                              "alpha": tuned["alpha"]}
     history, Ts = {}, {}
-    with torch_threads(1):
-        for ds in datasets:
-            seeds = {k: io.seed(k, ds, s) for k in ("init", "order", "noise", "feedback")}
-            r = train_arm(arm, ds, data, p, epochs=p.epochs, lam=tuned["lam"], alpha=tuned["alpha"], seeds=seeds,
-                          baseline_decay=p.zo_baseline_decay, ckpt_epochs=ckpt_epochs, log=io.log)
-            for ep, ck in r["ckpts"].items():
-                io.save_torch(f"ckpt_{ds}_ep{ep}.pt", ck)
-            io.save_torch(f"model_{ds}.pt", r["net"].state_dict())
-            hist = r["hist"]
-            history[ds], Ts[ds] = hist, r["T"]
-            io.log_curve(f"{ds}_val_acc", hist["val_acc"], steps=range(1, p.epochs + 1))
-            io.log_curve(f"{ds}_train_loss", hist["train_loss"], steps=range(1, p.epochs + 1))
-            c: Counter = r["counter"]
-            out.update({
-                f"{ds}_val_acc_final": hist["val_acc"][-1],
-                f"{ds}_val_acc_best": max(hist["val_acc"]),
-                f"{ds}_best_val_epoch": int(np.argmax(hist["val_acc"])) + 1,
-                f"{ds}_T": r["T"],
-                f"{ds}_forward_calls_per_batch": c.forward_calls / max(c.batches, 1),
-                f"{ds}_layer_backward_per_batch": c.layer_backward / max(c.batches, 1),
-                f"{ds}_requires_grad_seen": int(c.requires_grad_seen),
-                **{f"{ds}_{k}_per_sample_step": v for k, v in c.per_sample_step().items()},
-                **{f"{ds}_rate_L{l}": v for l, v in enumerate(r["rates"])},
-            })
-            walls[ds] = r["wall"]  # timing stays out of the metrics (same params + seed = same metrics)
+    for ds in datasets:
+        seeds = {k: io.seed(k, ds, s) for k in ("init", "order", "noise", "feedback")}
+        r = train_arm(arm, ds, data, p, epochs=p.epochs, lam=tuned["lam"], alpha=tuned["alpha"], seeds=seeds,
+                      baseline_decay=p.zo_baseline_decay, ckpt_epochs=ckpt_epochs, log=io.log)
+        for ep, ck in r["ckpts"].items():
+            io.save_torch(f"ckpt_{ds}_ep{ep}.pt", ck)
+        io.save_torch(f"model_{ds}.pt", r["net"].state_dict())
+        hist = r["hist"]
+        history[ds], Ts[ds] = hist, r["T"]
+        io.log_curve(f"{ds}_val_acc", hist["val_acc"], steps=range(1, p.epochs + 1))
+        io.log_curve(f"{ds}_train_loss", hist["train_loss"], steps=range(1, p.epochs + 1))
+        c: Counter = r["counter"]
+        out.update({
+            f"{ds}_val_acc_final": hist["val_acc"][-1],
+            f"{ds}_val_acc_best": max(hist["val_acc"]),
+            f"{ds}_best_val_epoch": int(np.argmax(hist["val_acc"])) + 1,
+            f"{ds}_T": r["T"],
+            f"{ds}_forward_calls_per_batch": c.forward_calls / max(c.batches, 1),
+            f"{ds}_layer_backward_per_batch": c.layer_backward / max(c.batches, 1),
+            f"{ds}_requires_grad_seen": int(c.requires_grad_seen),
+            **{f"{ds}_{k}_per_sample_step": v for k, v in c.per_sample_step().items()},
+            **{f"{ds}_rate_L{l}": v for l, v in enumerate(r["rates"])},
+        })
+        walls[ds] = r["wall"]  # timing stays out of the metrics (same params + seed = same metrics)
     io.save_json("history.json", {
         "wall_s": walls, "arm": arm, "seed": s, "epochs": p.epochs, "ckpt_epochs": ckpt_epochs, "history": history,
         "lam": out["lam"], "alpha": out["alpha"], "sizes": [64, *p.hidden],

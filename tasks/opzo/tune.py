@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from .params import TuneParams
-from .snn import torch_threads
 from .train import train_arm
 
 
@@ -19,13 +18,12 @@ def run(p: TuneParams, io) -> dict[str, float]:
     data = io.load_npz("prepare", "data.npz")
     seeds = {k: io.seed(k, "d1") for k in ("init", "order", "noise", "feedback")}
     grid = []
-    with torch_threads(1):
-        for lam in p.lambdas:
-            for alpha in p.alphas:
-                r = train_arm("opzo", "d1", data, p, epochs=p.epochs, lam=lam, alpha=alpha, seeds=seeds)
-                acc = r["hist"]["val_acc"][-1]
-                io.log.info("tune lam=%g alpha=%g: val acc %.4f", lam, alpha, acc)
-                grid.append({"lam": lam, "alpha": alpha, "val_acc": acc, "val_curve": r["hist"]["val_acc"]})
+    for lam in p.lambdas:
+        for alpha in p.alphas:
+            r = train_arm("opzo", "d1", data, p, epochs=p.epochs, lam=lam, alpha=alpha, seeds=seeds)
+            acc = r["hist"]["val_acc"][-1]
+            io.log.info("tune lam=%g alpha=%g: val acc %.4f", lam, alpha, acc)
+            grid.append({"lam": lam, "alpha": alpha, "val_acc": acc, "val_curve": r["hist"]["val_acc"]})
     best = grid[int(np.argmax([g["val_acc"] for g in grid]))]
     io.save_json("tuned.json", {"lam": best["lam"], "alpha": best["alpha"], "val_acc": best["val_acc"],
                                 "epochs": p.epochs, "grid": grid})

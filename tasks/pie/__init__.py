@@ -9,7 +9,6 @@ from tasks.common.registry import Claim, Paper, Stage
 
 from . import params as P
 
-CORE = ("pie/model.py", "pie/methods.py", "common/rope.py", "common/nn.py")
 
 PAPER = Paper(
     slug="pie",
@@ -19,18 +18,16 @@ PAPER = Paper(
     summary="PIE repairs a KV cache after a code edit by rotating every suffix key by R_Delta in every layer: "
             "accuracy vs full recomputation and naive reuse, key cosines, KL, and update FLOPs / latency.",
     stages=(
-        Stage("prepare", "tasks.pie.prepare:run", P.PrepareParams, code=("pie/edits.py",),
+        Stage("prepare", "tasks.pie.prepare:run", P.PrepareParams,
               desc="synthetic mini-repo training corpus and insertion / deletion / edition instances"),
-        Stage("train", "tasks.pie.train:run", P.TrainParams, after=("prepare",), code=("pie/model.py", "pie/edits.py",
-              "common/rope.py", "common/nn.py"), curves=True, desc="tiny RoPE decoder LM, LM loss on whole files"),
+        Stage("train", "tasks.pie.train:run", P.TrainParams, after=("prepare",), curves=True,
+              desc="tiny RoPE decoder LM, LM loss on whole files"),
         Stage("evaluate", "tasks.pie.evaluate:run", P.EvaluateParams, after=("prepare", "train"),
-              code=(*CORE, "pie/edits.py", "pie/train.py"),
               desc="EM / ES / agreement / KL / key cosines / update FLOPs and latency of each method"),
-        Stage("benchmark", "tasks.pie.benchmark:run", P.BenchmarkParams, code=CORE,
+        Stage("benchmark", "tasks.pie.benchmark:run", P.BenchmarkParams,
               desc="update FLOPs and wall clock vs context length on a random-init timing model"),
         Stage("report", "tasks.pie.report:run", P.ReportParams, after=("evaluate", "benchmark"), report=True,
-              code=("pie/__init__.py", "pie/edits.py", "pie/methods.py", "common/claims.py", "common/plotting.py",
-                    "common/stats.py"), desc="verdicts P1-P4, figures, report.md"),
+              desc="verdicts P1-P4, figures, report.md"),
     ),
     claims=(
         Claim("P1", "On insertion, deletion and multi-place edits PIE's EM/ES is within about 1-2 points of full "
@@ -52,4 +49,5 @@ PAPER = Paper(
               "for conflict; KL_PIE <= KL_conflict / 10"),
     ),
     profiles=P.PROFILES,
+    order=3,
 )

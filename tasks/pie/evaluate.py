@@ -17,8 +17,8 @@ from rapidfuzz import fuzz
 
 from .edits import NL, TASKS, line_str
 from .methods import METHODS, UPDATE_METHODS, count_flops, greedy, prefill, update
+from .model import build
 from .params import EvaluateParams
-from .train import load_model
 
 
 def em_es(pred: str, gt: str) -> tuple[float, float]:
@@ -93,7 +93,7 @@ def timed(model, inst, repeats: int, rng) -> dict[str, float]:
 
 
 def run(p: EvaluateParams, io) -> dict[str, float]:
-    model = load_model(io)
+    model = io.load_model("train", build)
     inst = io.load_json("prepare", "instances.json")
     rng = np.random.default_rng(io.seed("timing"))
     results, metrics = {}, {}

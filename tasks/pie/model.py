@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tasks.common.nn import gpt2_init
 from tasks.common.rope import KVCache, RoPEBlock, rope_cos_sin
 
 
@@ -21,14 +22,7 @@ class RoPELM(nn.Module):
         self.tok = nn.Embedding(vocab, d)
         self.blocks = nn.ModuleList(RoPEBlock(d, n_heads, d_ff, base) for _ in range(n_layers))
         self.norm = nn.RMSNorm(d)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        self.apply(gpt2_init)
 
     def empty_cache(self, batch: int = 1) -> KVCache:
         return KVCache.empty(self.n_layers, batch, self.n_heads, self.d_head, self.tok.weight.dtype)

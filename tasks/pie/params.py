@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.params import StageParams
+from tasks.common.schema import StageParams
 
 
 class PrepareParams(StageParams):
@@ -41,7 +41,6 @@ class TrainParams(StageParams):
     copy_aux: int = Field(8, ge=0, le=256, description="extra random repeated-segment sequences per step (induction "
                           "warm-start; 0 = off; not in the sheet)")
     copy_len: int = Field(48, ge=4, le=1024, description="length of each random segment (repeated once)")
-    threads: int = Field(1, ge=1, le=64, description="torch intra-op threads (1 is fastest on 2 shared cores)")
 
 
 class EvaluateParams(StageParams):

@@ -5,11 +5,10 @@ shared/papers/precision.md, the README is the card for people.
 Stages: mechanism (exact counting-by-averaging thresholds and hand-built circuits); prepare -> train@{fp32, fq8, fq4,
 bf16_pure} -> evaluate (accuracy per k per arm) and quantize (int8/int4 PTQ of the fp32 models); all -> report.
 """
-from tasks.common.registry import Claim, Paper, Stage
+from tasks.common.registry import Claim, Paper, Stage, grid
 
 from . import params as P
 
-_MODEL = ("precision/model.py", "precision/data.py", "common/nn.py", "common/quant.py")
 
 PAPER = Paper(
     slug="precision",
@@ -19,21 +18,18 @@ PAPER = Paper(
     summary="Constant-precision transformers cannot solve iterated addition or multiplication at polynomial size "
             "(counting needs ~log2 m significand bits), while addition stays easy; standard (fp32) precision suffices.",
     stages=(
-        Stage("mechanism", "tasks.precision.mechanism:run", P.MechanismParams, code=("common/stats.py",),
+        Stage("mechanism", "tasks.precision.mechanism:run", P.MechanismParams,
               desc="exact m_max(b) of counting by averaging, both accumulation variants; ADD/IterADD/MUL circuits"),
-        Stage("prepare", "tasks.precision.prepare:run", P.PrepareParams, code=("precision/data.py",),
+        Stage("prepare", "tasks.precision.prepare:run", P.PrepareParams,
               desc="data spec and fixed IterADD test sets, one per k"),
-        Stage("train", "tasks.precision.train:run", P.TrainParams, after=("prepare",), items=P.ARMS,
-              code=_MODEL, curves=True, desc="tiny causal decoder on mixed-k base-2 IterADD, one precision arm"),
+        Stage("train", "tasks.precision.train:run", P.TrainParams, after=("prepare",), items=grid(arm=P.ARMS),
+              curves=True, desc="tiny causal decoder on mixed-k base-2 IterADD, one precision arm"),
         Stage("evaluate", "tasks.precision.evaluate:run", P.EvaluateParams, after=("prepare", "train"),
-              code=(*_MODEL, "precision/train.py", "common/stats.py"),
               desc="greedy exact-match accuracy per k, per arm and seed (Wilson CIs)"),
         Stage("quantize", "tasks.precision.quantize:run", P.QuantizeParams, after=("prepare", "train"),
-              code=(*_MODEL, "precision/train.py", "precision/evaluate.py", "common/stats.py"),
               desc="post-training int8/int4 weight quantisation of the fp32 models, accuracy per k"),
         Stage("report", "tasks.precision.report:run", P.ReportParams, after=("mechanism", "evaluate", "quantize"),
-              report=True, code=("common/stats.py", "common/claims.py", "common/plotting.py"),
-              desc="verdicts P-mech, P3, P1, P2; figures, claims.json, report.md"),
+              report=True, desc="verdicts P-mech, P3, P1, P2; figures, claims.json, report.md"),
     ),
     claims=(
         Claim("P-mech", "With b significand bits, m_max(b) (largest m for which a uniform attention average over m "
@@ -57,4 +53,5 @@ PAPER = Paper(
               "or the k=2 control collapses under fq4."),
     ),
     profiles=P.PROFILES,
+    order=2,
 )

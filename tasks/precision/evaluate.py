@@ -17,9 +17,9 @@ import torch
 from tasks.common.stats import wilson
 
 from .data import Spec, encode
-from .model import for_arm
+from .model import from_config
 from .params import EvaluateParams
-from .train import spec_of, torch_threads
+from .train import spec_of
 
 
 @torch.inference_mode()
@@ -58,13 +58,6 @@ def trained_arms(io) -> dict[str, int]:
     return arms
 
 
-def load_model(io, arm: str, seed: int, as_arm: str | None = None) -> torch.nn.Module:
-    """The trained model of (arm, seed), built as ``as_arm`` (default: its own arm)."""
-    size = io.load_json("train", "train.json", arm)["size"]
-    state = io.load_torch("train", f"model_seed{seed}.pt", arm)
-    return for_arm(as_arm or arm, state, **size)
-
-
 def accuracy_table(correct: dict[str, np.ndarray], arm_seeds: dict[str, int], ks: list[int], prefix=lambda a: a) -> dict:
     """{arm: {k: {correct: [per seed], n, acc, lo, hi}}}, pooled over seeds (Wilson 95% CI)."""
     table = {}
@@ -83,12 +76,11 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
     tests = io.load_npz("prepare", "tests.npz")
     arms = trained_arms(io)
     correct = {}
-    with torch_threads(1):                                       # see train.py: robust on a shared machine
-        for arm, n_seeds in arms.items():
-            for s in range(n_seeds):
-                model = load_model(io, arm, s)
-                for k in spec.ks:
-                    correct[f"{arm}_s{s}_k{k}"] = exact_match(model, spec, tests[f"ops_k{k}"], p.batch)
+    for arm, n_seeds in arms.items():
+        for s in range(n_seeds):
+            model = io.load_model("train", from_config, arm, name=f"model_seed{s}")
+            for k in spec.ks:
+                correct[f"{arm}_s{s}_k{k}"] = exact_match(model, spec, tests[f"ops_k{k}"], p.batch)
     io.save_npz("correct.npz", **correct)
     table = accuracy_table(correct, arms, list(spec.ks))
     io.save_json("acc.json", {"arms": arms, "ks": list(spec.ks), "acc": table})

@@ -113,4 +113,10 @@ def for_arm(arm: str, state: dict | None = None, **size) -> Transformer:
     return model
 
 
-__all__ = ["ARM_BITS", "FQLinear", "FQAttention", "FQBlock", "build", "apply_fake_quant", "for_arm", "count_params"]
+def from_config(cfg: dict) -> Transformer:
+    """The model a `train@<arm>` stage saved (config: arm + size), for `io.load_model`."""
+    cfg = dict(cfg)
+    return for_arm(cfg.pop("arm"), **cfg)
+
+
+__all__ = ["from_config", "ARM_BITS", "FQLinear", "FQAttention", "FQBlock", "build", "apply_fake_quant", "for_arm", "count_params"]

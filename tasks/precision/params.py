@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.params import StageParams
+from tasks.common.schema import StageParams
 
 ARMS = ("fp32", "fq8", "fq4", "bf16_pure")
 _GRID = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048]
@@ -70,7 +70,6 @@ class TrainParams(StageParams):
     layers: int = Field(3, ge=1, le=24, description="transformer blocks")
     heads: int = Field(4, ge=1, le=32, description="attention heads")
     d_ff: int = Field(192, ge=8, le=8192, description="feed-forward width")
-    log_every: int = Field(50, ge=1, description="steps between points of the logged loss curve")
 
     @model_validator(mode="after")
     def _check(self):
@@ -105,7 +104,7 @@ PROFILES = {
     "smoke": {
         "mechanism": {"circuit_grid": [2, 4, 8, 16, 32, 64, 128], "circuit_items": 64, "mul_items": 8},
         "prepare": {"test_items": 200},
-        "train": {"steps": 60, "seeds": 1, "workers": 1, "warmup": 10, "log_every": 10},
+        "train": {"steps": 60, "seeds": 1, "workers": 1, "warmup": 10},
         "report": {"n_boot": 200},
     },
     "full": {

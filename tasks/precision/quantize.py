@@ -16,9 +16,10 @@ import torch
 
 from tasks.common.quant import quantize_linear_weights
 
-from .evaluate import accuracy_table, exact_match, load_model, trained_arms
+from .evaluate import accuracy_table, exact_match, trained_arms
+from .model import from_config
 from .params import QuantizeParams
-from .train import spec_of, torch_threads
+from .train import spec_of
 
 
 def weight_error(ref: torch.nn.Module, q: torch.nn.Module) -> float:
@@ -37,14 +38,13 @@ def run(p: QuantizeParams, io) -> dict[str, float]:
     n_seeds = trained_arms(io)["fp32"]
     skip = () if p.quantize_head else ("head",)
     correct, werr = {}, {}
-    with torch_threads(1):
-        for s in range(n_seeds):
-            model = load_model(io, "fp32", s)
-            for bits in p.bits:
-                qm = quantize_linear_weights(model, bits, skip=skip)
-                werr[f"int{bits}_s{s}"] = weight_error(model, qm)
-                for k in spec.ks:
-                    correct[f"int{bits}_s{s}_k{k}"] = exact_match(qm, spec, tests[f"ops_k{k}"], p.batch)
+    for s in range(n_seeds):
+        model = io.load_model("train", from_config, "fp32", name=f"model_seed{s}")
+        for bits in p.bits:
+            qm = quantize_linear_weights(model, bits, skip=skip)
+            werr[f"int{bits}_s{s}"] = weight_error(model, qm)
+            for k in spec.ks:
+                correct[f"int{bits}_s{s}_k{k}"] = exact_match(qm, spec, tests[f"ops_k{k}"], p.batch)
     io.save_npz("correct.npz", **correct)
     arms = {f"int{b}": n_seeds for b in p.bits}
     table = accuracy_table(correct, arms, list(spec.ks))

@@ -1,89 +1,19 @@
-"""Stage `report`: verdicts P-mech, P3 (gate), P1 and P2 as pre-registered in shared/papers/precision.md, figures,
-claims.json and report.md (Feng et al. arXiv 2410.13857).
+"""Stage `report`: the numbers behind verdicts P-mech, P3 (gate), P1 and P2, figures, claims.json and report.md
+(Feng et al. arXiv 2410.13857; claims in shared/papers/precision.md).
 
-The criteria are the constants below, written before any result was seen; the judge functions take plain numbers
-and arrays so tests can drive them with synthetic tables. Secondary arms (fq8, bf16_pure) and the int8/int4 PTQ of
-Stage C are reported the same way, without a verdict. Run: `paperflow stage precision report`.
+This stage computes accuracies, Wilson counts and the bootstrap gap statistics (`did_stats`); the pre-registered
+criteria and the judges are in `criteria.py`. Secondary arms (fq8, bf16_pure) and the int8/int4 PTQ of Stage C are
+reported the same way, without a verdict. Run: `paperflow stage precision report`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from tasks.common.claims import FAIL, INCONCLUSIVE, Verdict, ci, from_checks, report
-from tasks.common.stats import bootstrap_ci, spearman, wilson
+from tasks.common.claims import report
+from tasks.common.stats import bootstrap_ci, spearman
 
+from .criteria import P2_ALPHA, PRIMARY, arm_missing, fp32_gate, judge_mech, judge_p1, judge_p2, judge_p3
 from .params import ARMS, ReportParams
-
-# --- pre-registered criteria (sheet "Claims and pass criteria"); never changed after seeing results ---------------
-PRIMARY = "fq4"                 # the pre-registered primary low-precision arm
-MECH_B_MAX = 11                 # m_max finite and strictly increasing for the grid's b <= 11
-SLOPE_FP32 = (0.6, 1.4)         # fp32 accumulation: OLS slope of log2 m_max on b
-SLOPE_LOW_MIN = 0.3             # low-precision accumulation: slope > 0.3
-FP32_NO_FAIL_M = 4096           # fp32 (b = 24) decodes every count up to m = 4096
-ADD_MIN_B, ADD_MAX_N = 3, 64    # carry-lookahead ADD exact for every b >= 3 and n <= 64
-GATE_ACC = 0.95                 # P3: fp32 >= 95% exact match for every k
-P1_TOL = 0.05                   # P1: |acc_fp32 - acc_fq4| <= 5 pp at k = 2 (or Wilson CIs overlap)
-COLLAPSE_ACC = 0.5              # implementer's choice: acc_fq4(k=2) < 50% = the ADD control collapsed -> INCONCLUSIVE
-P2_RHO = 0.7                    # P2: Spearman rho(k, g(k)) >= 0.7
-P2_DID = 0.15                   # P2: g(k_max) - g(2) >= 15 pp ...
-P2_ALPHA = 0.05                 # ... with a 95% bootstrap CI excluding 0
-P2_MIN_SEEDS = 2                # ... and >= 2 seeds with a positive difference-in-differences
-
-
-# --- judges (pure functions of numbers) ------------------------------------------------------------------------
-def judge_mech(mech: dict, metrics: dict) -> Verdict:
-    """P-mech from the mechanism stage's table (mechanism.json) and metrics."""
-    m_cap, bits = mech["m_cap"], [b for b in mech["bits"] if b <= MECH_B_MAX]
-    measured, checks = {}, {}
-    for acc in ("low", "fp32"):
-        mm = [mech["m_max"][acc][str(b)] for b in bits]
-        measured[f"m_max_{acc}"] = dict(zip(map(str, bits), mm))
-        checks[f"finite_{acc}"] = all(m < m_cap for m in mm)
-        checks[f"increasing_{acc}"] = bool(np.all(np.diff(mm) > 0))
-        measured[f"slope_{acc}"] = metrics[f"slope_{acc}"]
-        measured[f"m_max_{acc}_b24"] = mech["m_max"][acc]["24"]
-    checks["slope_fp32_in_range"] = SLOPE_FP32[0] <= measured["slope_fp32"] <= SLOPE_FP32[1]
-    checks["slope_low_gt_min"] = measured["slope_low"] > SLOPE_LOW_MIN
-    checks["fp32_no_failure_to_4096"] = min(measured["m_max_low_b24"], measured["m_max_fp32_b24"]) >= FP32_NO_FAIL_M
-    add_bs = [int(b) for b in mech["add_bits"]]
-    measured["add_cla_min_acc"] = metrics["add_cla_min_acc"]
-    checks["add_cla_exact"] = metrics["add_cla_min_acc"] == 1.0
-    # sub-points the grid of this profile cannot establish (a smaller m_cap or ADD grid than the criterion names)
-    uncovered = [k for k, ok in (("fp32_no_failure_to_4096", m_cap >= FP32_NO_FAIL_M),
-                                 ("add_cla_exact", mech["add_max_n"] >= ADD_MAX_N
-                                  and set(range(ADD_MIN_B, MECH_B_MAX + 1)) <= set(add_bs))) if not ok]
-    v = from_checks("P-mech", checks, measured)
-    if uncovered and all(checks[k] for k in checks if k not in uncovered):
-        return Verdict("P-mech", INCONCLUSIVE, f"not covered by this profile's grid: {', '.join(uncovered)} (m_cap="
-                       f"{m_cap}, add_max_n={mech['add_max_n']}, add_bits={add_bs})", measured, checks)
-    return v
-
-
-def gate(acc_fp32: dict[int, float]) -> tuple[bool, str, dict]:
-    """P3: fp32 >= GATE_ACC at every k. Returns (held, reason, measured)."""
-    low = {k: a for k, a in acc_fp32.items() if not a >= GATE_ACC}
-    reason = "fp32 ≥ 95% at every k" if not low else \
-        "fp32 below 95% at k = " + ", ".join(f"{k} ({a:.3f})" for k, a in sorted(low.items()))
-    return not low, reason, {f"acc_fp32_k{k}": a for k, a in sorted(acc_fp32.items())}
-
-
-def judge_p3(acc_fp32: dict[int, float]) -> Verdict:
-    ok, reason, measured = gate(acc_fp32)
-    return Verdict("P3", "PASS" if ok else FAIL, reason + " (under-trained: P1, P2 INCONCLUSIVE)" * (not ok), measured,
-                   {"fp32_ge_95_every_k": ok})
-
-
-def judge_p1(fp32_counts: tuple[int, int], low_counts: tuple[int, int], gate_ok: bool, gate_reason: str,
-             arm: str = PRIMARY) -> Verdict:
-    """P1 at k = 2 from pooled (correct, n) counts of fp32 and the low-precision arm."""
-    a, alo, ahi = wilson(*fp32_counts)
-    b, blo, bhi = wilson(*low_counts)
-    measured = {"acc_fp32_k2": ci(a, alo, ahi), f"acc_{arm}_k2": ci(b, blo, bhi), "abs_diff": abs(a - b)}
-    checks = {"within_5pp_or_cis_overlap": abs(a - b) <= P1_TOL or (alo <= bhi and blo <= ahi)}
-    if gate_ok and not b >= COLLAPSE_ACC:
-        return Verdict("P1", INCONCLUSIVE, f"the k=2 control collapsed under {arm} ({b:.3f} < {COLLAPSE_ACC}): "
-                       "precision too low for the AC0 control at this scale", measured, checks)
-    return from_checks("P1", checks, measured, gate=(gate_ok, f"under-trained: {gate_reason}"))
 
 
 def did_stats(c_ref: np.ndarray, c_low: np.ndarray, ks: list[int], n_boot: int, seed: int) -> dict:
@@ -101,21 +31,6 @@ def did_stats(c_ref: np.ndarray, c_low: np.ndarray, ks: list[int], n_boot: int, 
     per_k_ci = [bootstrap_ci(np.mean, d[j], n_boot=max(200, n_boot // 5), seed=seed + j) for j in range(len(ks))]
     return {"g": g.tolist(), "g_ci": per_k_ci, "rho": spearman(ks, g), "did": did, "did_ci": (lo, hi),
             "did_per_seed": (per_seed[:, imax] - per_seed[:, i2]).tolist(), "k_max": int(ks[imax])}
-
-
-def judge_p2(st: dict, gate_ok: bool, gate_reason: str, low_acc_k2: float, arm: str = PRIMARY) -> Verdict:
-    lo, hi = st["did_ci"]
-    km = st["k_max"]
-    measured = {"spearman_rho": st["rho"], f"did_g{km}_minus_g2": ci(st["did"], lo, hi),
-                "did_per_seed": [round(x, 4) for x in st["did_per_seed"]],
-                "g": {str(k): round(v, 4) for k, v in zip(st.get("ks", []), st["g"])}}
-    n_pos = sum(x > 0 for x in st["did_per_seed"])
-    checks = {"rho_ge_0.7": bool(st["rho"] >= P2_RHO), "did_ge_15pp": st["did"] >= P2_DID,
-              "did_ci_excludes_0": bool(lo > 0), "seeds_agree_positive": n_pos >= P2_MIN_SEEDS}
-    if gate_ok and not low_acc_k2 >= COLLAPSE_ACC:
-        return Verdict("P2", INCONCLUSIVE, f"the k=2 control collapsed under {arm} ({low_acc_k2:.3f} < "
-                       f"{COLLAPSE_ACC}): the difference-in-differences is not interpretable", measured, checks)
-    return from_checks("P2", checks, measured, gate=(gate_ok, f"under-trained: {gate_reason}"))
 
 
 # --- tables and figures ----------------------------------------------------------------------------------------
@@ -196,7 +111,7 @@ def run(p: ReportParams, io) -> dict[str, float]:
 
     v_mech = judge_mech(mech, mech_m)
     acc_fp32 = {k: acc["fp32"][str(k)]["acc"] for k in ks}
-    gate_ok, gate_reason, _ = gate(acc_fp32)
+    train_gate = fp32_gate(acc_fp32)
     v_p3 = judge_p3(acc_fp32)
     c_ref = _stack(correct, "fp32", arms["fp32"], ks)
     gaps = {}
@@ -212,11 +127,10 @@ def run(p: ReportParams, io) -> dict[str, float]:
     if PRIMARY in arms:
         t2 = acc[PRIMARY]["2"]
         f2 = acc["fp32"]["2"]
-        v_p1 = judge_p1((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), gate_ok, gate_reason)
-        v_p2 = judge_p2(gaps[PRIMARY], gate_ok, gate_reason, t2["acc"])
+        v_p1 = judge_p1((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), train_gate)
+        v_p2 = judge_p2(gaps[PRIMARY], train_gate, t2["acc"])
     else:
-        v_p1 = Verdict("P1", INCONCLUSIVE, f"primary arm {PRIMARY} not trained at this profile")
-        v_p2 = Verdict("P2", INCONCLUSIVE, f"primary arm {PRIMARY} not trained at this profile")
+        v_p1, v_p2 = arm_missing("P1", train_gate), arm_missing("P2", train_gate)
 
     figs = _figures(io, mech, ks, {a: acc[a] for a in arms}, {a: g for a, g in gaps.items() if a in arms},
                     {"fp32": acc["fp32"], **ptq["acc"]})

@@ -1,19 +1,16 @@
 """Stage `train@<arm>` (sheet Stage B1): one precision arm, `seeds` models, fresh mixed-k IterADD data every step.
 
 Every arm starts from the same initialisation and sees the same data order for a given seed index (the seeds come
-from io.seed(...), which does not depend on the arm). AdamW, linear warm-up then cosine decay to 0, cross-entropy on
-the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
-two 1-thread runs use 2 cores better than one 2-thread run), else one after another in this process. Every model
-trains single-threaded: on the shared 2-core machine a 2-thread step took 6x longer than a 1-thread step whenever
-another process held the second core (OpenMP threads wait on each other), while 1 thread loses little at d = 48.
+from io.seed(...), which does not depend on the arm). The shared trainer (tasks/common/train.py): AdamW, linear
+warm-up then cosine decay to 0, no gradient clipping, cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
+two 1-thread runs use 2 cores better than one 2-thread run), else one after another in this process (threads are
+set by the runner for the stage process; spawned workers inherit its OMP_NUM_THREADS).
 Arms not listed in `arms` (fq8 and bf16_pure at the default profile) write skipped.json and return at once.
 
-Outputs: model_seed<i>.pt (state dicts), train.json (losses, timings). Run: `paperflow stage precision train --item fq4`.
+Outputs: model_seed<i>.pt + model_seed<i>.json (io.save_model), train.json (losses, timings). Run: `paperflow stage precision train --item fq4`.
 """
 from __future__ import annotations
 
-import contextlib
-import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,20 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tasks.common.train import Schedule, downsample, fit
+
 from .data import Spec, training_batch
 from .model import count_params, for_arm
 from .params import TrainParams
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` intra-op threads, restoring the previous setting."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def spec_of(prep: dict) -> Spec:
@@ -47,46 +35,35 @@ def model_size(p: TrainParams, spec: Spec) -> dict:
     return {"d_model": p.d_model, "layers": p.layers, "heads": p.heads, "d_ff": p.d_ff, "max_len": spec.max_len}
 
 
-def lr_at(step: int, p: TrainParams) -> float:
-    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps`."""
-    if step < p.warmup:
-        return p.lr * (step + 1) / p.warmup
-    frac = (step - p.warmup) / max(1, p.steps - p.warmup)
-    return p.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac)))
+def schedule(p: TrainParams) -> Schedule:
+    return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=None)
 
 
 def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: int) -> dict:
-    """Train one model (single thread); returns {'state': state dict, 'loss': per-step losses, 'wall': s, 'params'}."""
-    with torch_threads(1):
-        return _train(arm, p, spec, init_seed, data_seed)
-
-
-def _train(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: int) -> dict:
+    """Train one model; returns {'state': state dict, 'loss': per-step losses, 'wall': s, 'params'}."""
     torch.manual_seed(init_seed)
     model = for_arm(arm, **model_size(p, spec))
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     rng = np.random.default_rng(data_seed)
-    losses = np.zeros(p.steps, dtype=np.float32)
+
+    def loss_fn(step: int) -> torch.Tensor:
+        x, y, mask = training_batch(rng, spec, p.batch)                     # (B, T) each
+        return F.cross_entropy(model(x)[mask].float(), y[mask])             # answer digits only
+
     t0 = time.perf_counter()
-    for step in range(p.steps):
-        x, y, mask = training_batch(rng, spec, p.batch)                       # (B, T) each
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, p)
-        logits = model(x)                                                   # (B, T, V)
-        loss = F.cross_entropy(logits[mask].float(), y[mask])               # answer digits only
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses[step] = loss.item()
-    if not np.isfinite(losses).all():
-        raise FloatingPointError(f"{arm}: non-finite training loss (first at step {int(np.argmax(~np.isfinite(losses)))})")
-    return {"state": model.state_dict(), "loss": losses, "wall": time.perf_counter() - t0,
-            "params": count_params(model)}
+    try:
+        hist = fit(model, loss_fn, schedule(p))
+    except FloatingPointError as e:
+        raise FloatingPointError(f"{arm}: {e}") from None
+    return {"state": model.state_dict(), "loss": np.asarray(hist.logs["loss"], dtype=np.float32),
+            "wall": time.perf_counter() - t0, "params": count_params(model)}
 
 
 def _job(args: tuple) -> dict:
-    return train_one(*args)
+    """One seed in a worker process: (arm, p, spec, init_seed, data_seed, threads); the parent's torch thread count
+    is passed on, so a worker trains exactly as the parent process would."""
+    *job, threads = args
+    torch.set_num_threads(threads)
+    return train_one(*job)
 
 
 def run(p: TrainParams, io) -> dict[str, float]:
@@ -95,7 +72,7 @@ def run(p: TrainParams, io) -> dict[str, float]:
         io.save_json("skipped.json", {"arm": arm, "reason": f"not in train.arms={p.arms} at this profile"})
         return {"trained": 0}
     spec = spec_of(io.load_json("prepare", "spec.json"))
-    jobs = [(arm, p, spec, io.seed("init", s), io.seed("data", s)) for s in range(p.seeds)]
+    jobs = [(arm, p, spec, io.seed("init", s), io.seed("data", s), torch.get_num_threads()) for s in range(p.seeds)]
     t0 = time.perf_counter()
     results = None
     if p.workers > 1 and p.seeds > 1:
@@ -112,13 +89,11 @@ def run(p: TrainParams, io) -> dict[str, float]:
                "size": model_size(p, spec), "workers": p.workers,
                "wall_per_seed_s": [r["wall"] for r in results], "final_loss": []}
     for s, r in enumerate(results):
-        io.save_torch(f"model_seed{s}.pt", r["state"])
-        w = p.log_every
-        curve = r["loss"][: len(r["loss"]) // w * w].reshape(-1, w).mean(1) if len(r["loss"]) >= w else r["loss"]
-        io.log_curve(f"loss_seed{s}", curve, steps=[(i + 1) * min(w, len(r["loss"])) for i in range(len(curve))])
+        model = for_arm(arm, r["state"], **model_size(p, spec))
+        io.save_model(model, {"arm": arm, **model_size(p, spec)}, name=f"model_seed{s}", log=s == 0)
+        steps, curve = downsample(r["loss"].tolist())
+        io.log_curve(f"loss_seed{s}", curve, steps)
         summary["final_loss"].append(float(r["loss"][-min(50, len(r["loss"])):].mean()))
     io.save_json("train.json", summary)
-    model = for_arm(arm, results[0]["state"], **model_size(p, spec))
-    io.log_model(model, name="model_seed0")
     return {"trained": 1, "params": results[0]["params"], "final_loss": float(np.mean(summary["final_loss"])),
             "ms_per_step": 1000 * float(np.mean(summary["wall_per_seed_s"])) / p.steps, "wall_train_s": wall}

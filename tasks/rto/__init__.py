@@ -5,18 +5,17 @@ RM and DPO are trained on preference pairs sampled from pi_ref, and PPO is run w
 seeds for the sentence-level RM reward (PPO-sparse), RTO (plus the clipped DPO token reward) and two ablations.
 True reward and KL(pi || pi_ref) are exact. Card: tasks/rto/README.md; sheet: shared/papers/rto.md.
 """
-from tasks.common.registry import Claim, Paper, Stage
+from tasks.common.registry import Claim, Paper, Stage, grid
 
 from . import params as P
 
 SEEDS = (0, 1, 2)
 PPO_ITEMS = (
-    *(f"{arm}-s{s}" for arm in ("sentence", "rto") for s in SEEDS),          # A, B: C1-C3
-    "dpo_token-s0", "dpo_end-s0",                                              # C, D: C4
-    "rto_quarter-s0", "sentence_quarter-s0",                                   # 1/4 pairs: C3 (optional), C5
+    grid(arm=("sentence", "rto"), seed=SEEDS)                                  # A, B: C1-C3
+    + grid(arm=("dpo_token", "dpo_end"), seed=(0,))                            # C, D: C4
+    + grid(arm=("rto_quarter", "sentence_quarter"), seed=(0,))                 # 1/4 pairs: C3 (optional), C5
 )
-DATA_ITEMS = ("full", "quarter")
-CORE = ("rto/env.py", "rto/model.py", "rto/train.py", "common/nn.py")
+DATA_ITEMS = grid(data=("full", "quarter"))
 
 PAPER = Paper(
     slug="rto",
@@ -26,26 +25,24 @@ PAPER = Paper(
     summary="PPO with a dense, clipped DPO token reward added to the sparse RM reward (RTO) vs PPO-sparse, DPO and "
             "ablations in a toy world with an exact hidden reward: true reward at matched exact KL.",
     stages=(
-        Stage("prepare", "tasks.rto.prepare:run", P.PrepareParams, code=("rto/env.py", "rto/train.py"),
+        Stage("prepare", "tasks.rto.prepare:run", P.PrepareParams,
               desc="TopicBigram world: hidden reward W, demonstrations, PPO and evaluation prompts"),
-        Stage("sft", "tasks.rto.sft:run", P.SFTParams, after=("prepare",), code=CORE, curves=True,
+        Stage("sft", "tasks.rto.sft:run", P.SFTParams, after=("prepare",), curves=True,
               desc="tiny GPT from scratch on the demonstrations -> pi_ref"),
-        Stage("preferences", "tasks.rto.preferences:run", P.PreferencesParams, after=("prepare", "sft"), code=CORE,
+        Stage("preferences", "tasks.rto.preferences:run", P.PreferencesParams, after=("prepare", "sft"),
               desc="BT pairs from pi_ref labelled by the hidden reward (75-80 % agreement)"),
         Stage("reward_model", "tasks.rto.reward_model:run", P.RewardModelParams, after=("prepare", "sft", "preferences"),
-              code=(*CORE, "rto/preferences.py"), items=DATA_ITEMS, curves=True,
+              items=DATA_ITEMS, curves=True,
               desc="sentence-level BT reward model on all / a quarter of the pairs"),
         Stage("dpo", "tasks.rto.dpo:run", P.DPOParams, after=("prepare", "sft", "preferences"),
-              code=(*CORE, "rto/preferences.py"), items=DATA_ITEMS, curves=True,
+              items=DATA_ITEMS, curves=True,
               desc="DPO from pi_ref on all / a quarter of the pairs"),
         Stage("ppo", "tasks.rto.ppo:run", P.PPOParams, after=("prepare", "sft", "reward_model", "dpo"),
-              code=(*CORE, "rto/rewards.py"), items=PPO_ITEMS, curves=True,
+              items=PPO_ITEMS, curves=True,
               desc="PPO of one arm and seed (arms differ only in the reward)"),
         Stage("evaluate", "tasks.rto.evaluate:run", P.EvaluateParams, after=("prepare", "sft", "reward_model", "dpo", "ppo"),
-              code=(*CORE, "rto/rewards.py"),
               desc="final true reward and exact KL of every policy; DPO's KL-reward curve; token rewards"),
         Stage("report", "tasks.rto.report:run", P.ReportParams, after=("evaluate",), report=True,
-              code=("rto/__init__.py", "rto/rewards.py", "common/claims.py", "common/plotting.py", "common/stats.py"),
               desc="verdicts C1-C5, figures, report.md"),
     ),
     claims=(
@@ -67,4 +64,5 @@ PAPER = Paper(
               "both with the weaker RM and DPO); INCONCLUSIVE by design, INCONCLUSIVE if not run"),
     ),
     profiles=P.PROFILES,
+    order=5,
 )

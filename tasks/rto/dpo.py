@@ -14,7 +14,7 @@ from .env import with_bos
 from .model import build, response_out, token_logprobs
 from .params import DPOParams
 from .preferences import split
-from .train import fit, load_model, smooth, threads, world_of
+from .train import fit_epochs, world_of
 
 
 def seq_logprob(model, world, x, y) -> torch.Tensor:
@@ -23,29 +23,29 @@ def seq_logprob(model, world, x, y) -> torch.Tensor:
 
 
 def run(p: DPOParams, io) -> dict[str, float]:
-    with threads(1):
-        world = world_of(io)
-        tr, ho = split(io, io.item)
-        ref = load_model(io, "sft")
-        pol = build(io.load_json("sft", "config.json"))
-        pol.load_state_dict(io.load_torch("sft", "model.pt"))
-        with torch.inference_mode():
-            ref_w, ref_l = seq_logprob(ref, world, tr["x"], tr["yw"]), seq_logprob(ref, world, tr["x"], tr["yl"])
+    world = world_of(io)
+    tr, ho = split(io, io.item)
+    ref = io.load_model("sft", build, freeze=True)
+    cfg = io.load_json("sft", "model.json")
+    pol = build(cfg)
+    pol.load_state_dict(io.load_torch("sft", "model.pt"))
+    with torch.inference_mode():
+        ref_w, ref_l = seq_logprob(ref, world, tr["x"], tr["yw"]), seq_logprob(ref, world, tr["x"], tr["yl"])
 
-        def loss_fn(idx):
-            hw = seq_logprob(pol, world, tr["x"][idx], tr["yw"][idx]) - ref_w[idx]
-            hl = seq_logprob(pol, world, tr["x"][idx], tr["yl"][idx]) - ref_l[idx]
-            m = p.beta * (hw - hl)
-            return -F.logsigmoid(m).mean(), {"acc_label": float((m > 0).float().mean())}
+    def loss_fn(idx):
+        hw = seq_logprob(pol, world, tr["x"][idx], tr["yw"][idx]) - ref_w[idx]
+        hl = seq_logprob(pol, world, tr["x"][idx], tr["yl"][idx]) - ref_l[idx]
+        m = p.beta * (hw - hl)
+        return -F.logsigmoid(m).mean(), {"acc_label": float((m > 0).float().mean())}
 
-        curves = fit(pol, loss_fn, len(ref_w), p.batch, p.epochs, p.lr, torch.Generator().manual_seed(io.seed("order", io.item)))
-        pol.eval()
-        with torch.inference_mode():
-            hw = seq_logprob(pol, world, ho["x"], ho["yw"]) - seq_logprob(ref, world, ho["x"], ho["yw"])
-            hl = seq_logprob(pol, world, ho["x"], ho["yl"]) - seq_logprob(ref, world, ho["x"], ho["yl"])
-            order = ho["rw"] != ho["rl"]
-            acc_true = float((((hw - hl) > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
-        io.log_curve("dpo_loss", smooth(curves["loss"]))
-        io.save_torch("model.pt", pol.state_dict())
-        io.log_model(pol, f"dpo_{io.item}")
-    return {"heldout_acc_true_order": acc_true, "final_loss": curves["loss"][-1], "n_pairs": len(ref_w)}
+    hist = fit_epochs(pol, loss_fn, len(ref_w), p.batch, p.epochs, p.lr,
+                      torch.Generator().manual_seed(io.seed("order", io.item)), progress=io.progress)
+    pol.eval()
+    with torch.inference_mode():
+        hw = seq_logprob(pol, world, ho["x"], ho["yw"]) - seq_logprob(ref, world, ho["x"], ho["yw"])
+        hl = seq_logprob(pol, world, ho["x"], ho["yl"]) - seq_logprob(ref, world, ho["x"], ho["yl"])
+        order = ho["rw"] != ho["rl"]
+        acc_true = float((((hw - hl) > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
+    io.log_curves(hist.curves(prefix="dpo_"))
+    io.save_model(pol, cfg)
+    return {"heldout_acc_true_order": acc_true, "final_loss": hist.logs["loss"][-1], "n_pairs": len(ref_w)}

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from .env import token_rewards, with_bos
-from .model import response_out, token_logprobs
+from .model import build, response_out, token_logprobs
 from .params import EvaluateParams
 from .rewards import measure
-from .train import load_model, threads, world_of
+from .train import world_of
 
 
 def summary(m: dict) -> dict[str, float]:
@@ -31,40 +31,39 @@ def summary(m: dict) -> dict[str, float]:
 
 
 def run(p: EvaluateParams, io) -> dict[str, float]:
-    with threads(1):
-        world = world_of(io)
-        x = torch.from_numpy(io.load_npz("prepare", "data.npz")["eval_x"])[: p.n_prompts].repeat(p.samples, 1)
-        ref, rm = load_model(io, "sft"), load_model(io, "reward_model", "full")
-        norm = io.load_json("reward_model", "norm.json", "full")
-        gen = lambda: torch.Generator().manual_seed(io.seed("final"))   # noqa: E731  same stream for every policy
-        pol, dpo_curve = {"ref": summary(measure(ref, ref, world, x, gen(), rm=rm, rm_norm=norm))}, []
-        for item in ("full", "quarter"):
-            dpo = load_model(io, "dpo", item)
-            for a in (p.dpo_alphas if item == "full" else [1.0]):
-                s = summary(measure(dpo, ref, world, x, gen(), mix_alpha=None if a == 1.0 else a, rm=rm, rm_norm=norm))
-                if item == "full":
-                    dpo_curve.append({"alpha": a, **s})
-                if a == 1.0:
-                    pol[f"dpo_{item}"] = s
-        curves = {}
-        for item in io.items_of["ppo"]:
-            actor = load_model(io, "ppo", item, "actor.pt")
-            pol[item] = summary(measure(actor, ref, world, x, gen(), rm=rm, rm_norm=norm))
-            curves[item] = {k: v.tolist() for k, v in io.load_npz("ppo", "curve.npz", item).items()}
-        # token rewards: true W / H vs DPO's log-ratio, on pi_ref samples (heat map) and over all eval samples
-        dpo = load_model(io, "dpo", "full")
-        with torch.inference_mode():
-            y = measure(ref, ref, world, x, gen())["y"]
-            seq = with_bos(world, x, y)
-            lr_dpo = token_logprobs(response_out(dpo, world, seq)[0], y) - token_logprobs(response_out(ref, world, seq)[0], y)
-            tr = token_rewards(world, x, y)
-        corr = float(np.corrcoef(lr_dpo.flatten().numpy(), tr.flatten().numpy())[0, 1])
-        heat = {"true": tr[: p.n_heatmap].tolist(), "dpo_logratio": lr_dpo[: p.n_heatmap].tolist(),
-                "tokens": y[: p.n_heatmap].tolist()}
-        ups = {f"{st}_{it}": io.upstream_metrics(st, it) for st in ("reward_model", "dpo") for it in ("full", "quarter")}
-        io.save_json("results.json", {"policies": pol, "dpo_curve": dpo_curve, "curves": curves, "heatmap": heat,
-                                      "token_corr_dpo_true": corr, "upstream": ups, "H": world.H,
-                                      "n_samples": len(x)})
+    world = world_of(io)
+    x = torch.from_numpy(io.load_npz("prepare", "data.npz")["eval_x"])[: p.n_prompts].repeat(p.samples, 1)
+    ref, rm = io.load_model("sft", build, freeze=True), io.load_model("reward_model", build, "full", freeze=True)
+    norm = io.load_json("reward_model", "norm.json", "full")
+    gen = lambda: torch.Generator().manual_seed(io.seed("final"))   # noqa: E731  same stream for every policy
+    pol, dpo_curve = {"ref": summary(measure(ref, ref, world, x, gen(), rm=rm, rm_norm=norm))}, []
+    for item in ("full", "quarter"):
+        dpo = io.load_model("dpo", build, item, freeze=True)
+        for a in (p.dpo_alphas if item == "full" else [1.0]):
+            s = summary(measure(dpo, ref, world, x, gen(), mix_alpha=None if a == 1.0 else a, rm=rm, rm_norm=norm))
+            if item == "full":
+                dpo_curve.append({"alpha": a, **s})
+            if a == 1.0:
+                pol[f"dpo_{item}"] = s
+    curves = {}
+    for item in io.items_of["ppo"]:
+        actor = io.load_model("ppo", build, item, name="actor", freeze=True)
+        pol[item] = summary(measure(actor, ref, world, x, gen(), rm=rm, rm_norm=norm))
+        curves[item] = {k: v.tolist() for k, v in io.load_npz("ppo", "curve.npz", item).items()}
+    # token rewards: true W / H vs DPO's log-ratio, on pi_ref samples (heat map) and over all eval samples
+    dpo = io.load_model("dpo", build, "full", freeze=True)
+    with torch.inference_mode():
+        y = measure(ref, ref, world, x, gen())["y"]
+        seq = with_bos(world, x, y)
+        lr_dpo = token_logprobs(response_out(dpo, world, seq)[0], y) - token_logprobs(response_out(ref, world, seq)[0], y)
+        tr = token_rewards(world, x, y)
+    corr = float(np.corrcoef(lr_dpo.flatten().numpy(), tr.flatten().numpy())[0, 1])
+    heat = {"true": tr[: p.n_heatmap].tolist(), "dpo_logratio": lr_dpo[: p.n_heatmap].tolist(),
+            "tokens": y[: p.n_heatmap].tolist()}
+    ups = {f"{st}_{it}": io.upstream_metrics(st, it) for st in ("reward_model", "dpo") for it in ("full", "quarter")}
+    io.save_json("results.json", {"policies": pol, "dpo_curve": dpo_curve, "curves": curves, "heatmap": heat,
+                                  "token_corr_dpo_true": corr, "upstream": ups, "H": world.H,
+                                  "n_samples": len(x)})
     best = max((k for k in pol if k.startswith("rto-")), key=lambda k: pol[k]["true"], default=None)
     return {"ref_true": pol["ref"]["true"], "dpo_true": pol["dpo_full"]["true"], "dpo_kl": pol["dpo_full"]["kl"],
             "token_corr_dpo_true": corr, **({"best_rto_true": pol[best]["true"]} if best else {})}

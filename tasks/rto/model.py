@@ -44,7 +44,9 @@ class GPT(nn.Module):
         return self.tf.head(h)[..., : self.V], self.value(h).squeeze(-1)                   # (B, T, V), (B, T)
 
 
-def build(cfg: dict, reward: bool = False) -> GPT:
+def build(cfg: dict, reward: bool | None = None) -> GPT:
+    """A GPT from its saved config (`reward` from cfg["reward"] unless given: a reward model's score head)."""
+    reward = bool(cfg.get("reward", False)) if reward is None else reward
     return GPT(cfg["V"], cfg["d"], cfg["n_layers"], cfg["n_heads"], cfg["max_len"], reward)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.params import StageParams
+from tasks.common.schema import StageParams
 
 
 class PrepareParams(StageParams):
@@ -102,7 +102,7 @@ class EvaluateParams(StageParams):
 
 
 class ReportParams(StageParams):
-    """No knobs: the criteria are constants in report.py; SEs are over paired seeds (no resampling)."""
+    """No knobs: the criteria are constants in criteria.py; SEs are over paired seeds (no resampling)."""
 
 
 PROFILES = {

@@ -10,28 +10,27 @@ from __future__ import annotations
 import torch
 
 from .env import bt_labels, calibrate_kappa, expected_agreement, true_reward
-from .model import sample
+from .model import build, sample
 from .params import PreferencesParams
-from .train import load_model, threads, world_of
+from .train import world_of
 
 
 def run(p: PreferencesParams, io) -> dict[str, float]:
-    with threads(1):
-        world = world_of(io)
-        ref = load_model(io, "sft")
-        gen = torch.Generator().manual_seed(io.seed("pairs"))
-        n = p.n_pairs + p.n_heldout
-        x = torch.randint(0, world.V, (n, world.P), generator=gen)
-        ya, yb = sample(ref, world, x, gen), sample(ref, world, x, gen)                 # (n, H) x 2
-        ra, rb = true_reward(world, x, ya), true_reward(world, x, yb)
-        kappa = calibrate_kappa(ra[: p.n_pairs], rb[: p.n_pairs], world.H, p.agreement)
-        a_wins = bt_labels(ra, rb, kappa, world.H, gen).bool()                          # (n,)
-        yw, yl = torch.where(a_wins[:, None], ya, yb), torch.where(a_wins[:, None], yb, ya)
-        rw, rl = true_reward(world, x, yw), true_reward(world, x, yl)
-        has_order = rw != rl
-        agree = float((rw > rl)[has_order].float().mean())
-        io.save_npz("pairs.npz", x=x.numpy(), yw=yw.numpy(), yl=yl.numpy(), rw=rw.numpy(), rl=rl.numpy())
-        io.save_json("split.json", {"n_train": p.n_pairs, "n_heldout": p.n_heldout, "kappa": kappa})
+    world = world_of(io)
+    ref = io.load_model("sft", build, freeze=True)
+    gen = torch.Generator().manual_seed(io.seed("pairs"))
+    n = p.n_pairs + p.n_heldout
+    x = torch.randint(0, world.V, (n, world.P), generator=gen)
+    ya, yb = sample(ref, world, x, gen), sample(ref, world, x, gen)                 # (n, H) x 2
+    ra, rb = true_reward(world, x, ya), true_reward(world, x, yb)
+    kappa = calibrate_kappa(ra[: p.n_pairs], rb[: p.n_pairs], world.H, p.agreement)
+    a_wins = bt_labels(ra, rb, kappa, world.H, gen).bool()                          # (n,)
+    yw, yl = torch.where(a_wins[:, None], ya, yb), torch.where(a_wins[:, None], yb, ya)
+    rw, rl = true_reward(world, x, yw), true_reward(world, x, yl)
+    has_order = rw != rl
+    agree = float((rw > rl)[has_order].float().mean())
+    io.save_npz("pairs.npz", x=x.numpy(), yw=yw.numpy(), yl=yl.numpy(), rw=rw.numpy(), rl=rl.numpy())
+    io.save_json("split.json", {"n_train": p.n_pairs, "n_heldout": p.n_heldout, "kappa": kappa})
     return {"kappa": kappa, "label_agreement": agree, "expected_agreement": expected_agreement(ra, rb, kappa, world.H),
             "tie_share": float(1 - has_order.float().mean()), "ref_true_reward": float(torch.cat([ra, rb]).mean())}
 

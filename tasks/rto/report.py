@@ -1,10 +1,10 @@
 """Stage `report`: verdicts for C1-C5 from `evaluate`'s results, the figures, report.md and claims.json.
 
-The criteria are the sheet's pre-registered ones, fixed as code (constants below) before any result was seen;
-nothing here reads a result to choose a threshold. "Reward at matched KL": each run's held-out curve (true reward
-against exact KL, one point every `eval_every` PPO iterations, starting at pi_ref) is made monotone in KL (running
-maximum) and linearly interpolated at k* = the smaller of the two runs' final KLs. DPO's curve is traced by the
-geometric mixtures of pi_ref and pi_dpo (evaluate.py). SE: standard error of the paired per-seed differences.
+This stage computes the numbers; the pre-registered judges and their constants live in `criteria.py`. "Reward at
+matched KL": each run's held-out curve (true reward against exact KL, one point every `eval_every` PPO iterations,
+starting at pi_ref) is made monotone in KL (running maximum) and linearly interpolated at k* = the smaller of the
+two runs' final KLs. DPO's curve is traced by the geometric mixtures of pi_ref and pi_dpo (evaluate.py). SE:
+standard error of the paired per-seed differences.
 
 Run: `paperflow stage rto report`.
 """
@@ -13,21 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.common import plotting
-from tasks.common.claims import INCONCLUSIVE, Verdict, ci, from_checks, report
-from tasks.common.stats import mean_se
+from tasks.common.claims import Verdict, report
 
+from . import criteria
 from .params import ReportParams
-from .rewards import ARMS, parse_item
-
-# --- pre-registered criteria (sheet, Claims and pass criteria) -----------------------------------------------
-C1_MIN_SEEDS = 3              # RTO - PPO-sparse at matched KL > 0 in every one of (at least) 3 seeds ...
-C1_SE_FACTOR = 2.0            # ... and mean difference > 2 SE
-C2_MIN_SEEDS = 3              # same test vs DPO; plus RTO final true reward > pi_ref's in every seed
-C3_MAX_FRACTION = 0.5         # RTO reaches PPO-sparse's final true reward within <= 50 % of the rollouts, every seed
-C3_STRETCH_FRACTION = 0.125   # the paper's 1/8 (reported, not judged)
-C4_MIN_DIFF = 0.0             # B - D at matched KL > 0 in the mean over the paired seeds (secondary)
-GATE_MIN_ACC = 0.55           # validity: the RM (C1, C3, C5) / DPO (C2, C4) must beat chance on held-out pairs
-                              # against the true order; otherwise the comparison is vacuous -> INCONCLUSIVE
+from . import PPO_ITEMS
+from .rewards import ARMS
 
 
 def monotone_interp(kl, r, k: float) -> float:
@@ -66,7 +57,7 @@ def dpo_curve(res: dict) -> dict:
 
 
 def seeds_of(res: dict, arm: str) -> list[int]:
-    return sorted(parse_item(it)[1] for it in res["curves"] if parse_item(it)[0] == arm)
+    return sorted(it.seed for it in PPO_ITEMS if it.arm == arm and it in res["curves"])
 
 
 def paired(res: dict, a: str, b: str) -> tuple[list[int], np.ndarray, list[float]]:
@@ -76,88 +67,48 @@ def paired(res: dict, a: str, b: str) -> tuple[list[int], np.ndarray, list[float
     return ss, np.array([o[0] for o in out]), [o[1] for o in out]
 
 
-def _se_ci(d: np.ndarray) -> dict:
-    m, se = mean_se(d)
-    return ci(m, m - 2 * se, m + 2 * se) if np.isfinite(se) else ci(m, np.nan, np.nan)
-
-
-def gate(res: dict, which: str, item: str = "full") -> tuple[bool, str]:
-    acc = res["upstream"][f"{which}_{item}"]["heldout_acc_true_order"]
-    return acc >= GATE_MIN_ACC, f"{which} ({item} pairs) held-out accuracy vs true order {acc:.3f} < {GATE_MIN_ACC}"
+def _acc(res: dict, which: str, item: str = "full") -> float:
+    """Held-out pairwise accuracy vs the true order of the `which` model trained on `item` pairs (the gates)."""
+    return res["upstream"][f"{which}_{item}"]["heldout_acc_true_order"]
 
 
 def c1(res: dict) -> Verdict:
-    ss, d, ks = paired(res, "rto", "sentence")
-    if len(ss) < C1_MIN_SEEDS:
-        return Verdict("C1", INCONCLUSIVE, f"only {len(ss)} paired seeds (need {C1_MIN_SEEDS})")
-    m, se = mean_se(d)
-    meas = {"RTO - PPO-sparse at matched KL (mean, +-2 SE)": _se_ci(d), "per seed": [round(float(v), 4) for v in d],
-            "matched KL per seed": [round(float(k), 3) for k in ks]}
-    checks = {"> 0 in every seed": bool(np.all(d > 0)), f"mean > {C1_SE_FACTOR:g} SE": bool(m > C1_SE_FACTOR * se)}
-    return from_checks("C1", checks, meas, gate(res, "reward_model"))
+    _, d, ks = paired(res, "rto", "sentence")
+    return criteria.c1_rto_vs_sparse(d, ks, _acc(res, "reward_model"))
 
 
 def c2(res: dict) -> Verdict:
-    dc = dpo_curve(res)
-    ss = seeds_of(res, "rto")
-    if len(ss) < C2_MIN_SEEDS:
-        return Verdict("C2", INCONCLUSIVE, f"only {len(ss)} RTO seeds (need {C2_MIN_SEEDS})")
+    dc, ss = dpo_curve(res), seeds_of(res, "rto")
     out = [matched(res["curves"][f"rto-s{s}"], dc) for s in ss]
-    d = np.array([o[0] for o in out])
-    m, se = mean_se(d)
-    ref = res["policies"]["ref"]["true"]
-    fin = np.array([res["policies"][f"rto-s{s}"]["true"] for s in ss])
-    meas = {"RTO - DPO at matched KL (mean, +-2 SE)": _se_ci(d), "per seed": [round(float(v), 4) for v in d],
-            "matched KL per seed": [round(float(o[1]), 3) for o in out],
-            "RTO final true reward - pi_ref (per seed)": [round(float(v), 4) for v in fin - ref]}
-    checks = {"RTO - DPO > 0 in every seed": bool(np.all(d > 0)), f"mean > {C1_SE_FACTOR:g} SE": bool(m > C1_SE_FACTOR * se),
-              "RTO > pi_ref in every seed": bool(np.all(fin > ref))}
-    return from_checks("C2", checks, meas, gate(res, "dpo"))
+    fin = [res["policies"][f"rto-s{s}"]["true"] for s in ss]
+    return criteria.c2_rto_vs_dpo([o[0] for o in out], [o[1] for o in out], fin, res["policies"]["ref"]["true"],
+                                  _acc(res, "dpo"))
 
 
 def c3(res: dict) -> Verdict:
     ss = [s for s in seeds_of(res, "rto") if s in seeds_of(res, "sentence")]
-    if not ss:
-        return Verdict("C3", INCONCLUSIVE, "RTO / PPO-sparse runs missing")
     fr, above = [], []
     for s in ss:
         cs, cr = res["curves"][f"sentence-s{s}"], res["curves"][f"rto-s{s}"]
         fr.append(rollouts_to_reach(cr, cs["true"][-1]) / cs["rollouts"][-1])
         above.append(float(np.mean(np.array(cr["true"][1:]) > np.array(cs["true"][1:]))))
-    fr = np.array(fr)
-    meas = {"rollout fraction RTO needs to reach PPO-sparse's final reward (per seed)": [round(float(f), 3) for f in fr],
-            "share of curve points with RTO above PPO-sparse (per seed)": [round(a, 3) for a in above],
-            f"reaches within the paper's 1/8 ({C3_STRETCH_FRACTION}) in every seed": bool(np.all(fr <= C3_STRETCH_FRACTION))}
+    reported = {}
     if "rto_quarter-s0" in res["policies"] and "sentence-s0" in res["policies"]:
         q, f = res["policies"]["rto_quarter-s0"], res["policies"]["sentence-s0"]
-        meas["data scaling (reported): RTO 1/4 pairs - PPO-sparse all pairs, final true reward, s0"] = round(q["true"] - f["true"], 4)
-        meas["... their final KLs"] = [round(q["kl"], 3), round(f["kl"], 3)]
-    checks = {f"fraction <= {C3_MAX_FRACTION} in every seed": bool(np.all(fr <= C3_MAX_FRACTION))}
-    return from_checks("C3", checks, meas, gate(res, "reward_model"))
+        reported = {"data scaling (reported): RTO 1/4 pairs - PPO-sparse all pairs, final true reward, s0":
+                    round(q["true"] - f["true"], 4), "... their final KLs": [round(q["kl"], 3), round(f["kl"], 3)]}
+    return criteria.c3_sample_efficiency(fr, above, _acc(res, "reward_model"), reported)
 
 
 def c4(res: dict) -> Verdict:
     ss, d, ks = paired(res, "rto", "dpo_end")
-    if not ss:
-        return Verdict("C4", INCONCLUSIVE, "arm D (dpo_end) or paired RTO seed missing")
-    meas = {"B - D at matched KL (mean over paired seeds)": float(d.mean()), "paired seeds": ss,
-            "matched KL": [round(float(k), 3) for k in ks]}
-    ssc, dc, _ = paired(res, "dpo_token", "dpo_end")
-    if ssc:
-        meas["C - D at matched KL (density only, reported)"] = float(dc.mean())
-    return from_checks("C4", {f"B - D > {C4_MIN_DIFF:g}": bool(d.mean() > C4_MIN_DIFF)}, meas, gate(res, "dpo"))
+    _, dc, _ = paired(res, "dpo_token", "dpo_end")
+    return criteria.c4_density(d, ss, ks, _acc(res, "dpo"), dense_only_diffs=dc)
 
 
 def c5(res: dict) -> Verdict:
     ss, d, ks = paired(res, "rto_quarter", "sentence_quarter")
-    if not ss:
-        return Verdict("C5", INCONCLUSIVE, "1/4-pairs runs not run")
-    rmq = res["upstream"]["reward_model_quarter"]["heldout_acc_true_order"]
-    meas = {"RTO - PPO-sparse, 1/4 pairs, at matched KL": float(d.mean()), "seeds": ss, "matched KL": ks,
-            "weak RM held-out accuracy": rmq, "full RM held-out accuracy": res["upstream"]["reward_model_full"]["heldout_acc_true_order"]}
-    side = "ahead of" if d.mean() > 0 else "level with" if d.mean() == 0 else "behind"
-    return Verdict("C5", INCONCLUSIVE, f"descriptive only (no pre-registered criterion; {len(ss)} seed): RTO is {side} "
-                   f"PPO-sparse by {abs(d.mean()):.4f} true reward at matched KL with the weaker RM", meas)
+    return criteria.c5_weak_rm(d, ss, ks, _acc(res, "reward_model", "quarter"), _acc(res, "reward_model"))
 
 
 # --- figures and tables ----------------------------------------------------------------------------------------

@@ -15,33 +15,33 @@ from .env import with_bos
 from .model import build, rm_score, sample
 from .params import RewardModelParams
 from .preferences import split
-from .train import fit, load_model, smooth, threads, world_of
+from .train import fit_epochs, world_of
 
 
 def run(p: RewardModelParams, io) -> dict[str, float]:
-    with threads(1):
-        world = world_of(io)
-        tr, ho = split(io, io.item)
-        rm = build(io.load_json("sft", "config.json"), reward=True)           # fresh zero-initialised score head
-        rm.load_state_dict(io.load_torch("sft", "model.pt"), strict=False)
-        sw, sl = with_bos(world, tr["x"], tr["yw"]), with_bos(world, tr["x"], tr["yl"])
+    world = world_of(io)
+    tr, ho = split(io, io.item)
+    cfg = {**io.load_json("sft", "model.json"), "reward": True}
+    rm = build(cfg)           # fresh zero-initialised score head
+    rm.load_state_dict(io.load_torch("sft", "model.pt"), strict=False)
+    sw, sl = with_bos(world, tr["x"], tr["yw"]), with_bos(world, tr["x"], tr["yl"])
 
-        def loss_fn(idx):
-            margin = rm_score(rm, world, sw[idx]) - rm_score(rm, world, sl[idx])
-            return -F.logsigmoid(margin).mean(), {"acc_label": float((margin > 0).float().mean())}
+    def loss_fn(idx):
+        margin = rm_score(rm, world, sw[idx]) - rm_score(rm, world, sl[idx])
+        return -F.logsigmoid(margin).mean(), {"acc_label": float((margin > 0).float().mean())}
 
-        curves = fit(rm, loss_fn, len(sw), p.batch, p.epochs, p.lr, torch.Generator().manual_seed(io.seed("order", io.item)))
-        rm.eval()
-        with torch.inference_mode():
-            margin = rm_score(rm, world, with_bos(world, ho["x"], ho["yw"])) - rm_score(rm, world, with_bos(world, ho["x"], ho["yl"]))
-            order = ho["rw"] != ho["rl"]
-            acc_true = float(((margin > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
-            ref = load_model(io, "sft")
-            x = torch.from_numpy(io.load_npz("prepare", "data.npz")["rl_x"])[: p.n_norm]
-            s = rm_score(rm, world, with_bos(world, x, sample(ref, world, x, torch.Generator().manual_seed(io.seed("norm")))))
-        io.log_curve("rm_loss", smooth(curves["loss"]))
-        io.save_torch("model.pt", rm.state_dict())
-        io.save_json("norm.json", {"mean": float(s.mean()), "std": float(s.std())})
-        io.log_model(rm, f"rm_{io.item}")
-    return {"heldout_acc_true_order": acc_true, "final_loss": curves["loss"][-1], "n_pairs": len(sw),
+    hist = fit_epochs(rm, loss_fn, len(sw), p.batch, p.epochs, p.lr,
+                      torch.Generator().manual_seed(io.seed("order", io.item)), progress=io.progress)
+    rm.eval()
+    with torch.inference_mode():
+        margin = rm_score(rm, world, with_bos(world, ho["x"], ho["yw"])) - rm_score(rm, world, with_bos(world, ho["x"], ho["yl"]))
+        order = ho["rw"] != ho["rl"]
+        acc_true = float(((margin > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
+        ref = io.load_model("sft", build, freeze=True)
+        x = torch.from_numpy(io.load_npz("prepare", "data.npz")["rl_x"])[: p.n_norm]
+        s = rm_score(rm, world, with_bos(world, x, sample(ref, world, x, torch.Generator().manual_seed(io.seed("norm")))))
+    io.log_curves(hist.curves(prefix="rm_"))
+    io.save_model(rm, cfg)
+    io.save_json("norm.json", {"mean": float(s.mean()), "std": float(s.std())})
+    return {"heldout_acc_true_order": acc_true, "final_loss": hist.logs["loss"][-1], "n_pairs": len(sw),
             "score_mean_ref": float(s.mean()), "score_std_ref": float(s.std())}

@@ -45,12 +45,6 @@ ARMS = {
 }
 
 
-def parse_item(item: str) -> tuple[str, int]:
-    """'rto-s2' -> ('rto', 2)."""
-    arm, s = item.rsplit("-s", 1)
-    return arm, int(s)
-
-
 def dpo_token_reward(logp_dpo: torch.Tensor, logp_ref: torch.Tensor, scale: float, clip: float) -> torch.Tensor:
     """clip(beta1 * (log pi_dpo - log pi_ref), -c, c): scale first, then clip (the released code's order). (B, H)."""
     return (scale * (logp_dpo - logp_ref)).clamp(-clip, clip)

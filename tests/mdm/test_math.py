@@ -13,7 +13,7 @@ from scipy import stats as st
 from tasks.mdm.grid import cell_metrics, evaluate_cell, grid_ns
 from tasks.mdm.languages import (dense_bigram, exact_entropy, invalid_pair_rate, invalid_pairs, log_q,
                                  sample_direct, sparse_bigram, stationary)
-from tasks.mdm.model import MDM, make_batch_sampler, mdlm_loss, model_denoiser, train_mdm
+from tasks.mdm.model import MDM, make_batch_sampler, mdlm_loss, model_denoiser
 from tasks.mdm.oracle import OracleDenoiser, nearest_revealed, nearest_revealed_at, noisy, power_stack
 from tasks.mdm.sampler import group_sizes, reveal_steps, sample_categorical_f64, sample_mdm
 
@@ -244,9 +244,11 @@ def test_mdlm_loss_ignores_pad_positions():
 def test_training_runs_and_model_denoiser_interface():
     pi, P = dense_bigram(0)
     m = _tiny_model()
-    curve = train_mdm(m, make_batch_sampler(pi, P, np.random.default_rng(0)), steps=6, batch=8,
-                      lr=1e-3, warmup=2, log_every=3)
-    assert [s for s, _ in curve] == [3, 6] and all(np.isfinite(v) for _, v in curve)
+    from tasks.common.train import Schedule, fit
+
+    sampler, gen = make_batch_sampler(pi, P, np.random.default_rng(0)), torch.Generator().manual_seed(0)
+    hist = fit(m, lambda step: mdlm_loss(m, *sampler(8), gen), Schedule(steps=6, lr=1e-3, warmup=2))
+    assert hist.steps_done == 6 and all(np.isfinite(hist.logs["loss"])) and not m.training
     den = model_denoiser(m, 8)
     x = np.zeros((3, 16), dtype=np.int64)
     mask = np.random.default_rng(0).random((3, 16)) < 0.5

@@ -4,7 +4,6 @@ Exact mechanism (m_max, circuits), the data encoding and loss mask, the fake-qua
 verdict functions on synthetic tables (PASS / FAIL / INCONCLUSIVE paths) and one smoke run of the whole pipeline
 through the real runner. Assertions are about behaviour, never that a claim PASSes at smoke scale.
 """
-import json
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from tasks.common.quant import round_sig
+from tasks.precision import criteria as C
 from tasks.precision import mechanism as M
 from tasks.precision import report as R
 from tasks.precision.data import EQ, PAD, PLUS, Spec, decode, encode, sample_ops, training_batch
@@ -144,18 +144,18 @@ def test_training_deterministic_in_and_across_processes():
     p = TrainParams(steps=3, warmup=1, batch=8, d_model=16, layers=1, heads=2, d_ff=32)
     a = train_one("fq4", p, SPEC, 7, 8)
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as ex:
-        b = ex.submit(_job, ("fq4", p, SPEC, 7, 8)).result()
+        b = ex.submit(_job, ("fq4", p, SPEC, 7, 8, torch.get_num_threads())).result()
     assert np.array_equal(a["loss"], b["loss"])
     assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
 
 
 # --- verdicts on synthetic tables ---------------------------------------------------------------------------------
 def test_p1_paths():
-    ok = (1990, 2000)
-    assert R.judge_p1(ok, (1985, 2000), True, "").verdict == "PASS"
-    assert R.judge_p1(ok, (1700, 2000), True, "").verdict == "FAIL"
-    assert R.judge_p1(ok, (600, 2000), True, "").verdict == "INCONCLUSIVE"        # the k=2 control collapsed
-    assert R.judge_p1(ok, (1985, 2000), False, "fp32 low").verdict == "INCONCLUSIVE"  # gate failed
+    ok, trained, under = (1990, 2000), C.fp32_gate({2: 0.99}), C.fp32_gate({2: 0.9})
+    assert C.judge_p1(ok, (1985, 2000), trained).verdict == "PASS"
+    assert C.judge_p1(ok, (1700, 2000), trained).verdict == "FAIL"
+    assert C.judge_p1(ok, (600, 2000), trained).verdict == "INCONCLUSIVE"        # the k=2 control collapsed
+    assert C.judge_p1(ok, (1985, 2000), under).verdict == "INCONCLUSIVE"         # gate failed
 
 
 def _synthetic(gaps, seeds=2, items=400, seed=0):
@@ -170,13 +170,14 @@ def test_p2_and_gate_paths():
     ref, low = _synthetic([0.0, 0.05, 0.1, 0.2, 0.3, 0.5])
     st = R.did_stats(ref, low, ks, 300, 0)
     assert st["rho"] > 0.9 and st["did"] > 0.3 and st["did_ci"][0] > 0
-    assert R.judge_p2(st, True, "", 0.99).verdict == "PASS"
-    assert R.judge_p2(st, False, "fp32 low", 0.99).verdict == "INCONCLUSIVE"
-    assert R.judge_p2(st, True, "", 0.2).verdict == "INCONCLUSIVE"
+    trained, under = C.fp32_gate({2: 0.99}), C.fp32_gate({2: 0.9})
+    assert C.judge_p2(st, trained, 0.99).verdict == "PASS"
+    assert C.judge_p2(st, under, 0.99).verdict == "INCONCLUSIVE"
+    assert C.judge_p2(st, trained, 0.2).verdict == "INCONCLUSIVE"
     flat = R.did_stats(*_synthetic([0.02] * 6, seed=1), ks, 300, 0)
-    assert R.judge_p2(flat, True, "", 0.97).verdict == "FAIL"
-    assert R.gate({2: 0.99, 8: 0.96})[0] and not R.gate({2: 0.99, 8: 0.9})[0]
-    assert R.judge_p3({2: 0.99, 8: 0.9}).verdict == "FAIL"
+    assert C.judge_p2(flat, trained, 0.97).verdict == "FAIL"
+    assert C.fp32_gate({2: 0.99, 8: 0.96}).passed and not C.fp32_gate({2: 0.99, 8: 0.9}).passed
+    assert C.judge_p3({2: 0.99, 8: 0.9}).verdict == "FAIL"
 
 
 def test_p_mech_paths():
@@ -185,30 +186,6 @@ def test_p_mech_paths():
             "m_max": {"low": {**{str(b): 2 ** (b // 2 + 1) for b in bits}, "24": 4096},
                       "fp32": {**{str(b): 2 ** (b - 1) for b in bits}, "24": 4096}}}
     metrics = {"slope_low": 0.5, "slope_fp32": 1.0, "add_cla_min_acc": 1.0}
-    assert R.judge_mech(mech, metrics).verdict == "PASS"
-    assert R.judge_mech(mech, {**metrics, "slope_fp32": 1.6}).verdict == "FAIL"
-    assert R.judge_mech({**mech, "add_max_n": 16}, metrics).verdict == "INCONCLUSIVE"
-
-
-# --- the whole pipeline through the real runner -----------------------------------------------------------------
-def test_smoke_pipeline(tmp_path):
-    from tasks.common.testing import make_root, run_paper
-
-    root = make_root(tmp_path, ["precision"])
-    m = run_paper(root, "precision")
-    assert m["train-fq8"] == {"trained": 0} and m["train-fp32"]["trained"] == 1
-    assert (root / "outputs/precision/train-bf16_pure/skipped.json").exists()
-    assert {"m_max_fp32_b8", "slope_low", "add_cla_min_acc"} <= m["mechanism"].keys()
-    assert m["mechanism"]["add_cla_min_acc"] == 1.0
-    assert {f"acc_{a}_k{k}" for a in ("fp32", "fq4") for k in SPEC.ks} == m["evaluate"].keys()
-    assert all(0 <= v <= 1 for v in m["evaluate"].values())
-    with np.load(root / "outputs/precision/evaluate/correct.npz") as z:
-        assert z["fq4_s0_k8"].shape == (200,) and z["fq4_s0_k8"].dtype == bool
-    rep = root / "reports/precision"
-    claims = json.loads((rep / "claims.json").read_text())["claims"]
-    assert [c["id"] for c in claims] == ["P-mech", "P3", "P1", "P2"]
-    assert all(c["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and c["measured"] for c in claims)
-    assert {p.name for p in (rep / "figures").iterdir()} >= {"m_max_vs_bits.png", "accuracy_and_gap_vs_k.png",
-                                                             "ptq_vs_k.png"}
-    assert (rep / "plots/train-fp32/loss_seed0.csv").exists()
-    assert "m_max" in (rep / "report.md").read_text()
+    assert C.judge_mech(mech, metrics).verdict == "PASS"
+    assert C.judge_mech(mech, {**metrics, "slope_fp32": 1.6}).verdict == "FAIL"
+    assert C.judge_mech({**mech, "add_max_n": 16}, metrics).verdict == "INCONCLUSIVE"

@@ -1,0 +1,209 @@
+"""Unit tests of the MDM judges (tasks/mdm/criteria.py; PC1-PC4 of shared/papers/mdm.md) on synthetic grids:
+every PASS / FAIL / INCONCLUSIVE branch of C1-C4 and every PC4 gate. No I/O, no bootstrap (CIs are given).
+
+Synthetic grids follow the sheet's prototype: Δ_TER ≈ 2.6/N (N*_TER flat in L), SER = 1 - exp(-L/2N) (N*_SER ∝ L),
+fixed-count SER a function of N/L only.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from tasks.mdm import criteria as C
+from tasks.mdm.analysis import Curves
+
+LS, NS = [64, 128, 256, 512], [4, 8, 16, 32, 64, 128, 256, 512]
+TLS, TNS = [16, 32, 64], [1, 2, 4, 8, 16, 32, 64]      # trained grid (PC4)
+FIXED = {0.125: 0.97, 0.25: 0.8, 0.5: 0.4, 1.0: 0.0}   # fixed-count SER by N/L
+CI = (0.8, 1.2)                                        # a bootstrap slope CI excluding 0
+
+
+def ter_fn(N, L):
+    return 2.6 / N
+
+
+def ser_fn(N, L):
+    return 1 - math.exp(-0.5 * L / N)
+
+
+def fixed_fn(N, L):
+    return FIXED.get(N / L, 1.0)
+
+
+def grid(f, Ls=LS, Ns=NS, metric="ter", B=1000, se=0.002, **cells) -> Curves:
+    """One-seed Curves with f(N, L) as Δ (metric "ter") or SER (metric "ser") where N <= L; `cells` override
+    single cells, keyed "N_L" (value None: off-grid)."""
+    shape = (1, len(Ls), len(Ns))
+    c = Curves(list(Ls), list(Ns), *(np.full(shape, np.nan) for _ in range(4)))
+    for i, L in enumerate(Ls):
+        for j, N in enumerate(Ns):
+            v = cells.get(f"{N}_{L}", f(N, L)) if N <= L else None
+            if v is None:
+                continue
+            c.delta[0, i, j], c.se[0, i, j], c.B[0, i, j] = (v if metric == "ter" else 0.0), se, B
+            c.k[0, i, j] = round(B * v) if metric == "ser" else 0
+    return c
+
+
+def _failed(v):
+    return sorted(k for k, ok in v.checks.items() if not ok)
+
+
+def _gates(v):
+    return {g.name: g.passed for g in v.gates}
+
+
+# --- C1 = PC1 -----------------------------------------------------------------------------------------------------
+def test_c1_pass():
+    v = C.judge_c1(grid(ter_fn), (-0.05, 0.05))
+    assert v.verdict == "PASS" and v.gates == [] and not _failed(v)
+    assert set(v.measured["nstar_ter_0.05"].values()) == {v.measured["nstar_ter_0.05"]["64"]}
+    assert v.measured["slope_log2_nstar_ter"] == {"value": 0.0, "lo": -0.05, "hi": 0.05}
+    assert v.measured["spearman_rho_per_L"] == {"64": -1.0, "128": -1.0, "256": -1.0, "512": -1.0}
+    assert list(v.measured["delta_at_Lmax_vs_bound"]) == ["8", "16", "32", "64"]
+
+
+@pytest.mark.parametrize("f, cells, failed", [
+    (ter_fn, {"128_512": 0.3, "256_512": 0.5, "512_512": 0.7}, ["a_monotone_in_N"]),      # Δ rises at large N
+    (ter_fn, {"128_512": 0.06, "256_512": 0.045, "512_512": 0.05}, ["a_monotone_in_N"]),   # ρ = -0.83 > -0.9
+    (ter_fn, {"8_512": 0.5}, ["b_no_growth_in_L"]),                                        # 0.5 > 1.2·0.325 + 3 SE
+    (ter_fn, {"8_512": 0.402}, ["b_no_growth_in_L"]),                                      # 0.402 > 0.3985
+    (lambda N, L: 2.6 / N * 64 / L, {}, ["c_nstar_flat"]),                                 # N* ∝ 1/L: slope -1
+    (lambda N, L: 2.6 / N * (L / 64) ** -0.3, {}, ["c_nstar_flat"]),                       # slope -0.31, spread 0.92
+    (lambda N, L: 2.6 / N / (2.83 if L in (128, 256) else 1), {}, ["c_nstar_flat"]),       # slope 0, spread 1.5
+])
+def test_c1_fail(f, cells, failed):
+    v = C.judge_c1(grid(f, **cells), (-0.05, 0.05))
+    assert v.verdict == "FAIL" and _failed(v) == failed and v.reason == "not met: " + ", ".join(failed)
+
+
+def test_c1_edges_and_doubled_tolerances():
+    v = C.judge_c1(grid(lambda N, L: 2.6 / N / (1.5 if L == 512 else 1)), (-0.5, 0.5))   # spread log2 1.5 < 1
+    assert v.verdict == "PASS"                                                         # a decrease in L is allowed
+    v = C.judge_c1(grid(ter_fn, **{"8_512": 0.396}), (-0.05, 0.05))                    # within 3 pooled SE
+    assert v.verdict == "PASS" and v.measured["delta_at_Lmax_vs_bound"]["8"] == [0.396, 0.3985]
+    for cells in ({"128_512": 0.06, "256_512": 0.045, "512_512": 0.05}, {}):           # ρ = -0.83 <= -0.8
+        checks, _, missing = C.pc1_checks(grid(lambda N, L: 2.6 / N / (2.83 if L in (128, 256) else 1), **cells),
+                                          CI, tol=2)                                   # spread 1.5 <= 2
+        assert all(checks.values()) and missing == []
+
+
+@pytest.mark.parametrize("f, Ls, Ns, reason", [
+    (lambda N, L: 0.06 + 2.6 / N if L == 512 else 2.6 / N, LS, NS, "N*_TER(0.05) outside the grid at L=[512]"),
+    (lambda N, L: 0.01 / N if L == 64 else 2.6 / N, LS, NS, "N*_TER(0.05) outside the grid at L=[64]"),
+    (ter_fn, [128, 256, 512], [4, 128, 256, 512], "no N of (8, 16, 32, 64) on the grid at both L_min and L_max"),
+])
+def test_c1_unmeasurable_is_inconclusive(f, Ls, Ns, reason):
+    v = C.judge_c1(grid(f, Ls, Ns), (-0.05, 0.05))
+    assert v.verdict == "INCONCLUSIVE" and v.reason == f"not measurable: {reason}" and v.gates == []
+    assert "c_nstar_flat" in _failed(v)
+
+
+# --- C2 = PC2 -----------------------------------------------------------------------------------------------------
+def _c2(bern=None, fixed=None, slope_ci=CI):
+    return C.judge_c2(bern or grid(ser_fn, metric="ser"), fixed or grid(fixed_fn, metric="ser"), slope_ci)
+
+
+def test_c2_pass_and_saturated_pairs_skipped():
+    v = _c2(grid(ser_fn, metric="ser", **{"16_512": 0.6}))      # (128, 512) at N=16 would not separate: skipped
+    assert v.verdict == "PASS" and v.gates == [] and not _failed(v)
+    assert [(q["N"], q["L"]) for q in v.measured["pairs_L_4L"]] == [(16, 64), (32, 64), (32, 128), (64, 64), (64, 128)]
+    assert v.measured["slope_log2_nstar_ser"]["value"] == pytest.approx(1.0)
+    assert v.measured["fixed_ser_spread_across_L"] == {"0.25": 0.0, "0.5": 0.0}
+    v = _c2(grid(ser_fn, metric="ser", **{"16_256": None}))     # (64, 256) at N=16: no 4L cell, skipped
+    assert v.verdict == "PASS" and (16, 64) not in [(q["N"], q["L"]) for q in v.measured["pairs_L_4L"]]
+
+
+@pytest.mark.parametrize("bern, fixed, slope_ci, failed", [
+    ({"cells": {"16_256": 0.865}}, {}, CI, ["a_ser_grows_L_to_4L"]),                     # (64, 256) at N=16 equal
+    ({"cells": {"16_256": 0.885}}, {}, CI, ["a_ser_grows_L_to_4L"]),                     # higher, Wilson CIs overlap
+    ({}, {}, (-0.1, 2.0), ["b_nstar_linear"]),                                           # CI includes 0
+    ({"f": lambda N, L: 1 - math.exp(-0.5 * L / N * (L / 64) ** -0.35)}, {}, CI, ["b_nstar_linear"]),   # slope 0.65
+    ({"f": lambda N, L: 1 - math.exp(-32 / N)}, {}, CI, ["a_ser_grows_L_to_4L", "b_nstar_linear"]),     # flat in L
+    ({}, {"cells": {"128_512": 0.9}}, CI, ["c_fixed_count_flat_in_N_over_L"]),           # spread 0.1 > 0.08
+])
+def test_c2_fail(bern, fixed, slope_ci, failed):
+    v = _c2(grid(bern.get("f", ser_fn), metric="ser", **bern.get("cells", {})),
+            grid(fixed_fn, metric="ser", **fixed.get("cells", {})), slope_ci)
+    assert v.verdict == "FAIL" and _failed(v) == failed
+
+
+@pytest.mark.parametrize("bern, fixed, reason", [
+    (grid(ser_fn, metric="ser", **{"512_512": 0.6}), None, "N*_SER(0.5) outside the grid at L=[512]"),
+    (grid(ser_fn, [64, 128], metric="ser"), None, "no unsaturated (L, 4L) pair at N in (16, 32, 64)"),
+    (None, grid(fixed_fn, [64], metric="ser"),
+     "fixed-count SER at N/L=0.25 on fewer than 2 L; fixed-count SER at N/L=0.5 on fewer than 2 L"),
+])
+def test_c2_unmeasurable_is_inconclusive(bern, fixed, reason):
+    v = _c2(bern, fixed)
+    assert v.verdict == "INCONCLUSIVE" and v.reason == f"not measurable: {reason}" and _failed(v)
+
+
+# --- C3 = PC3 -----------------------------------------------------------------------------------------------------
+def test_c3_pass_fail_inconclusive():
+    ter, ser = grid(ter_fn), grid(ser_fn, metric="ser")
+    v = C.judge_c3(ter, ser, (6.0, 10.0))
+    assert v.verdict == "PASS" and v.gates == [] and v.measured["ratio_growth"]["value"] == pytest.approx(8.0)
+    assert v.measured["L_range"] == [64, 512]
+    v = C.judge_c3(ter, grid(lambda N, L: 1 - math.exp(-32 / N), metric="ser"), (0.8, 1.2))   # N*_SER flat
+    assert v.verdict == "FAIL" and _failed(v) == ["ratio_growth_ge_4"]
+    assert v.measured["ratio_growth"]["value"] == pytest.approx(1.0)
+    for t, s in ((grid(lambda N, L: 0.06 + 2.6 / N if L == 512 else 2.6 / N), ser),
+                 (ter, grid(ser_fn, metric="ser", **{"64_64": 0.6}))):
+        v = C.judge_c3(t, s, (math.nan, math.nan))
+        assert v.verdict == "INCONCLUSIVE" and "outside the grid" in v.reason and _failed(v) == ["ratio_growth_ge_4"]
+
+
+# --- C4 = PC4 and its gate ----------------------------------------------------------------------------------------
+def _trained(ter=ter_fn, ter_cells=None, ser=ser_fn, fixed_cells=None, dense_fixed="ok", Ns=TNS, ter_ci=(-0.1, 0.1)):
+    tf = grid(lambda N, L: 0.01, TLS, Ns) if dense_fixed == "ok" else dense_fixed
+    sf = grid(fixed_fn, TLS, TNS, metric="ser", **(fixed_cells or {}))
+    gates = C.c4_gates(tf, sf)
+    return C.judge_c4(grid(lambda N, L: ter(N, L) / 2, TLS, TNS, **(ter_cells or {})),
+                      grid(ser, TLS, TNS, metric="ser"), sf, ter_ci, CI, gates)
+
+
+def test_c4_pass_with_doubled_tolerances():
+    ter = lambda N, L: 2.6 / N / (2.83 if L == 32 else 1)                     # N*_TER spread 1.5 <= 2 grid steps
+    fixed = grid(fixed_fn, TLS, TNS, metric="ser", **{"8_32": 0.9})           # SER spread 0.1 <= 0.16 at N/L = 1/4
+    assert not C.pc1_checks(grid(lambda N, L: ter(N, L) / 2, TLS, TNS), CI, eps=0.1)[0]["c_nstar_flat"]
+    assert not C.pc2_checks(grid(ser_fn, TLS, TNS, metric="ser"), fixed, CI)[0]["c_fixed_count_flat_in_N_over_L"]
+    v = _trained(ter=ter, fixed_cells={"8_32": 0.9})
+    assert v.verdict == "PASS" and not _failed(v) and all(_gates(v).values())
+    assert sorted(_gates(v)) == ["SER fixed-count N=L, L=16", "Δ_TER fixed-count N=L, L=16",
+                                 "Δ_TER fixed-count N=L, L=32", "Δ_TER fixed-count N=L, L=64"]
+    assert "nstar_ter_0.1" in v.measured and v.measured["fixed_ser_spread_across_L"]["0.25"] == pytest.approx(0.1)
+    v = _trained(ter=lambda N, L: 2.6 / N * (L / 16) ** -0.3, ter_ci=(-0.4, -0.2))       # N*_TER slope -0.31
+    assert v.verdict == "PASS" and -0.4 < v.measured["slope_log2_nstar_ter"]["value"] < -0.2
+    v = _trained(ter_cells={"8_64": 0.24})                                     # <= 1.4·0.1625 + 6 pooled SE
+    assert v.verdict == "PASS" and v.measured["delta_at_Lmax_vs_bound"]["8"] == [0.24, 0.2445]
+
+
+def test_c4_fail_and_unmeasurable():
+    v = _trained(ter_cells={"8_64": 0.5})                                      # 0.5 > 1.4·0.1625 + 6 SE
+    assert v.verdict == "FAIL" and _failed(v) == ["ter_b_no_growth_in_L"] and all(_gates(v).values())
+    v = _trained(ter=lambda N, L: 0.3 + 2.6 / N if L == 64 else 2.6 / N)      # Δ never <= 0.1 at L = 64
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "not measurable: N*_TER(0.1) outside the grid at L=[64]"
+    assert all(_gates(v).values())
+
+
+@pytest.mark.parametrize("kw, failed", [
+    ({"dense_fixed": grid(lambda N, L: 0.12 if L == 64 else 0.01, TLS, TNS)}, ["Δ_TER fixed-count N=L, L=64"]),
+    ({"dense_fixed": grid(lambda N, L: 0.01, TLS, TNS, **{"32_32": math.nan})}, ["Δ_TER fixed-count N=L, L=32"]),
+    ({"fixed_cells": {"16_16": 0.3}}, ["SER fixed-count N=L, L=16"]),
+    ({"dense_fixed": None}, ["Δ_TER fixed-count N=L"]),                                # no dense fixed-count block
+    ({"dense_fixed": grid(lambda N, L: 0.01, TLS, [1, 2, 4])}, ["Δ_TER fixed-count N=L"]),   # no N = L cell
+    ({"dense_fixed": grid(lambda N, L: {16: 0.0855, 32: 0.1043, 64: 0.122}[L], TLS, TNS),      # committed default
+      "fixed_cells": {"16_16": 0.648}},                                                      # run's gate numbers
+     ["SER fixed-count N=L, L=16", "Δ_TER fixed-count N=L, L=32", "Δ_TER fixed-count N=L, L=64"]),
+])
+def test_c4_failed_gate_is_inconclusive_never_pass(kw, failed):
+    v = _trained(**kw)
+    assert v.verdict == "INCONCLUSIVE" and sorted(n for n, ok in _gates(v).items() if not ok) == failed
+    assert v.reason.startswith("gate failed: ") and v.reason.endswith("(under-trained)") and not _failed(v)
+
+
+def test_c4_gate_without_the_N_eq_L_cell_at_smallest_L_fails():
+    sf = grid(fixed_fn, TLS, [1, 2, 4, 8], metric="ser")
+    g = C.c4_gates(grid(lambda N, L: 0.01, TLS, TNS), sf)[-1]
+    assert g.name == "SER fixed-count N=L, L=16" and not g.passed and g.measured is None
