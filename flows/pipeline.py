@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.common import layout, tracking
+from tasks.common.dvcgen import check_name
 from tasks.common.registry import Paper, all_papers, get_paper
 
 
@@ -47,12 +48,14 @@ def _publish(root: Path, paper: Paper) -> None:
 
 
 def _run_paper(root: Path, paper: Paper, pipeline_id: str, force: bool) -> dict[str, str]:
+    check = dvc_stage.submit(check_name(paper.slug), str(root), pipeline_id)    # params validated before any stage
     futures: dict[str, list] = {}
     for stage in paper.stages:
-        waits = [f for up in stage.after for f in futures[up]]
+        waits = [check, *(f for up in stage.after for f in futures[up])]
         futures[stage.name] = [dvc_stage.submit(n, str(root), pipeline_id, force, wait_for=waits)
                                for n in paper.dvc_names(stage)]
-    return {n: f.result() for s in paper.stages for n, f in zip(paper.dvc_names(s), futures[s.name])}
+    return {check_name(paper.slug): check.result(),
+            **{n: f.result() for s in paper.stages for n, f in zip(paper.dvc_names(s), futures[s.name])}}
 
 
 @flow(name="paper-pipeline", flow_run_name="{paper}")
@@ -61,6 +64,7 @@ def paper_flow(paper: str, force: bool = False, root: str | None = None, index: 
     p = get_paper(paper)
     rootp = Path(root) if root else layout.repo_root()
     tracking.ensure_store(rootp, [p.slug])
+    tracking.reap_dead_runs(rootp, [p.slug])
     pipeline_id = f"flow-{uuid.uuid4().hex[:12]}"
     parent = tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {"via": "prefect"})
     status = "FAILED"

@@ -137,3 +137,116 @@ def test_new_paper_bad_slug_is_one_line_and_writes_nothing(tmp_path, slug, needl
     proc = _cli(["new", slug], root, env={"PAPERFLOW_ROOT": str(root)})
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, proc.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+# --- issue 21: bad input is rejected before anything is touched ------------------------------------------------
+def _set(root, **paths):
+    doc = yaml.safe_load((root / "params.yaml").read_text())
+    for dotted, value in paths.items():
+        node = doc
+        *keys, last = dotted.split("__")
+        for k in keys:
+            node = node[k]
+        node[last] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _one_line_exit_2(proc, needle):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("path, value, needle", [
+    ("mdm__train__steps", "abc", "mdm.train.steps: input should be a valid integer"),    # hidden by the smoke overlay
+    ("mdm__train__layers", True, "mdm.train.layers: input should be a valid integer"),    # no bool for an int
+    ("mdm__train__heads", 3, "mdm.train: d_model=64 is not divisible by heads=3"),        # cross-field
+    ("mdm__train__lr", "1e-3", "write 1.0e-3"),                                            # YAML's float trap
+])
+def test_every_value_validated_strictly_before_any_run(tmp_path, mlflow_uri, path, value, needle):
+    root = make_root(tmp_path, ["mdm"])                                                   # mdm.profile: smoke
+    _set(root, **{path: value})
+    for args in (["run", "mdm"], ["stage", "mdm", "train", "--item", "dense"]):
+        _one_line_exit_2(_cli(args, root), needle)
+    assert not (root / "outputs").exists() and not (root / "reports").exists()
+    import mlflow
+
+    exp = mlflow.MlflowClient(mlflow_uri).get_experiment_by_name("mdm")
+    assert exp is None or not mlflow.MlflowClient(mlflow_uri).search_runs([exp.experiment_id]), "a run was opened"
+
+
+@pytest.mark.parametrize("text, needle", [("mdm:\n\tprofile: smoke\n", "not valid YAML"),
+                                          ("mdm: [unclosed\n", "not valid YAML")])
+def test_run_with_profile_on_broken_yaml_is_one_line(tmp_path, text, needle):
+    root = make_root(tmp_path, ["mdm"])
+    (root / "params.yaml").write_text(text)
+    _one_line_exit_2(_cli(["run", "mdm", "--profile", "smoke"], root), needle)
+    assert (root / "params.yaml").read_text() == text
+
+
+def test_run_with_profile_writes_params_only_after_the_input_is_accepted(tmp_path):
+    root = make_root(tmp_path, ["mdm"])
+    _set(root, mdm__train__stepz=5)
+    before = (root / "params.yaml").read_text()
+    _one_line_exit_2(_cli(["run", "mdm", "--profile", "default"], root), "unknown key mdm.train.stepz")
+    assert (root / "params.yaml").read_text() == before
+    _set(root, mdm__train={k: v for k, v in yaml.safe_load(before)["mdm"]["train"].items() if k != "stepz"})
+    before = (root / "params.yaml").read_text()
+    proc = _cli(["run", "mdm", "--profile", "default"], root, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    _one_line_exit_2(proc, "unreachable")
+    assert (root / "params.yaml").read_text() == before
+
+
+def test_unreachable_server_at_the_stage_entry_point_is_fast_and_leaves_nothing(tmp_path):
+    import time
+
+    root = make_root(tmp_path, ["mdm"])
+    t0 = time.perf_counter()
+    proc = _cli(["stage", "mdm", "prepare"], root, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert time.perf_counter() - t0 < 30
+    _one_line_exit_2(proc, "MLflow tracking server http://127.0.0.1:9 is unreachable")
+    assert not (root / "outputs").exists() or not list((root / "outputs").rglob(".tmp-*"))
+
+
+def test_unwritable_reports_fail_before_compute_and_keep_outputs(tmp_path, mlflow_uri):
+    root = make_root(tmp_path, ["mdm"])
+    run_stage("mdm", "prepare", root=root)
+    out = root / "outputs/mdm/prepare"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    metrics = root / "reports/mdm/metrics"
+    if subprocess.run(["chattr", "+i", str(metrics)], capture_output=True).returncode:
+        pytest.skip("chattr +i not supported on this file system")
+    try:
+        _one_line_exit_2(_cli(["stage", "mdm", "prepare"], root), "reports/mdm/metrics: not writable")
+    finally:
+        subprocess.run(["chattr", "-i", str(metrics)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not list((root / "outputs/mdm").glob(".tmp-*"))
+
+
+def test_a_failure_while_moving_outputs_keeps_the_old_ones_and_fails_the_run(tmp_path, mlflow_uri, monkeypatch):
+    import mlflow
+
+    from tasks.common import runner
+
+    root = make_root(tmp_path, ["mdm"])
+    run_stage("mdm", "prepare", root=root)
+    out = root / "outputs/mdm/prepare"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    metrics_before = (root / "reports/mdm/metrics/prepare.json").read_text()
+    real = runner._swap
+
+    def swap(src, target):
+        if target.name == "prepare.json" and "timing" not in str(target):
+            raise PermissionError(13, "Permission denied")
+        return real(src, target)
+
+    monkeypatch.setattr(runner, "_swap", swap)
+    with pytest.raises(PermissionError):
+        run_stage("mdm", "prepare", root=root)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # the first run's outputs, untouched
+    client = mlflow.MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("mdm").experiment_id],
+                              "tags.`paperflow.role` = 'stage'", order_by=["attributes.start_time DESC"])
+    assert runs[0].info.status == "FAILED"
+    assert (root / "reports/mdm/metrics/prepare.json").read_text() == metrics_before
+    assert not list((root / "outputs/mdm").glob(".tmp-*")) and not list((root / "outputs/mdm").glob(".old-*"))

@@ -85,6 +85,9 @@ def test_dvc_deps_are_the_import_closure_of_every_stage():
     importing the stage module really loads (checked against Python's own import system in a fresh process)."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     modules = {s.module: (p, s) for p in PAPERS for s in p.stages}
+    for p in PAPERS:   # every stage waits for the paper's params check
+        assert all(f"outputs/{p.slug}/check" in (stages[f"{p.slug}_{s.name}"].get("do") or stages[f"{p.slug}_{s.name}"])
+                   ["deps"] for s in p.stages)
     probe = ("import importlib, json, sys\nout = {}\nfor m in sys.argv[1:]:\n"
              "    for k in [k for k in sys.modules if k == 'tasks' or k.startswith('tasks.')]:\n        del sys.modules[k]\n"
              "    importlib.import_module(m)\n    out[m] = sorted(getattr(sys.modules[k], '__file__', '') or '' "
@@ -109,7 +112,8 @@ def test_dvc_yaml_and_flow_list_the_same_stages(paper):
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     in_dvc = {n for n in stages if n.startswith(paper.slug + "_")}
     in_registry = {f"{paper.slug}_{s.name}" for s in paper.stages}
-    assert in_dvc == in_registry
+    assert in_dvc == in_registry | {f"{paper.slug}_check"}
+    assert stages[f"{paper.slug}_check"]["params"] == [paper.slug]
     for s in paper.stages:
         entry = stages[f"{paper.slug}_{s.name}"]
         assert f"{paper.slug}.seed" in (entry.get("do", entry))["params"], "every stage tracks the paper seed"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import mlflow
@@ -60,3 +61,22 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert newest.info.run_id != by["mdm.report"].info.run_id
     assert newest.data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
     assert newest.data.params["seed"] == "7"
+
+    # Issue 21: a bad value stops `dvc repro` at the params check, before DVC removes any stage's outputs.
+    from tasks.common.params import set_values
+
+    set_values(repo_copy / "params.yaml", [(["mdm", "prepare", "vocab"], -1)])
+    bad = run(["dvc", "repro", "mdm_report"], repo_copy, check=False)
+    assert bad.returncode != 0 and "mdm.prepare.vocab" in bad.stdout + bad.stderr, bad.stdout + bad.stderr
+    assert (repo_copy / "outputs/mdm/prepare/languages.npz").exists()
+    assert (repo_copy / "reports/mdm/metrics/prepare.json").exists()
+    set_values(repo_copy / "params.yaml", [(["mdm", "prepare", "vocab"], 8)])
+
+    # ... and `paperflow run` waits for a DVC lock another process holds, instead of failing.
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from dvc.lock import make_lock; "
+                               "lk = make_lock('.dvc/tmp/lock', tmp_dir='.dvc/tmp'); lk.lock(); "
+                               "print('held', flush=True); time.sleep(6); lk.unlock()"],
+                              cwd=repo_copy, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    waited = run([sys.executable, "-m", "tasks", "run", "mdm"], repo_copy)
+    assert holder.wait() == 0 and "Unable to acquire lock" not in waited.stderr

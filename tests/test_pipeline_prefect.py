@@ -18,8 +18,8 @@ def test_paper_flow_runs_stages_and_records_lineage(repo_copy, mlflow_uri, prefe
     from flows.pipeline import paper_flow
 
     result = paper_flow("mdm", root=str(repo_copy))
-    assert set(result) == {"mdm_prepare", "mdm_sweep", "mdm_train@dense", "mdm_train@sparse", "mdm_evaluate",
-                           "mdm_report"}
+    assert set(result) == {"mdm_check", "mdm_prepare", "mdm_sweep", "mdm_train@dense", "mdm_train@sparse",
+                           "mdm_evaluate", "mdm_report"}
     assert set(result.values()) == {"ran"}
     assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout
     assert json.loads((repo_copy / "reports/mdm/claims.json").read_text())["claims"][0]["id"] == "C1"

@@ -44,12 +44,26 @@ def cmd_stage(a: argparse.Namespace) -> None:
                                                                   for k, v in list(metrics.items())[:12]))
 
 
-def validate_all(root: Path, papers) -> None:
+def validate_all(root: Path, papers, profile: str | None = None) -> None:
+    """Every paper's params as they will be (with `profile` applied in memory): nothing is written before this."""
     from .params import check_paper, read_yaml
 
     params = read_yaml(root / "params.yaml")
     for p in papers:
+        if profile is not None and isinstance(params.get(p.slug), dict):
+            params[p.slug] = {**params[p.slug], "profile": profile}
         check_paper(params, p)
+
+
+def cmd_check(a: argparse.Namespace) -> None:
+    """The `<paper>_check` DVC stage: validate the paper's params before DVC touches any other stage's outputs."""
+    from .layout import out_dir
+    from .io import save_json_atomic
+    from .registry import get_paper
+
+    root, paper = _root(), get_paper(a.paper)
+    validate_all(root, [paper])
+    save_json_atomic(out_dir(root, paper.slug, "check") / "params.json", {"valid": True})
 
 
 def cmd_run(a: argparse.Namespace) -> None:
@@ -58,13 +72,12 @@ def cmd_run(a: argparse.Namespace) -> None:
     from .registry import resolve
 
     root, papers = _root(), resolve(a.target)
-    if a.profile:
-        validate_profile = [(p.slug, a.profile) for p in papers]
-        if set_values(root / "params.yaml", [([s, "profile"], v) for s, v in validate_profile]):
-            logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
-                         a.profile, ", ".join(p.slug for p in papers))
-    validate_all(root, papers)
-    tracking.ensure_store(root, [p.slug for p in papers])
+    validate_all(root, papers, a.profile)                       # 1. the input, as it will be
+    tracking.ensure_store(root, [p.slug for p in papers])       # 2. the store (server reachable, migrated once)
+    tracking.reap_dead_runs(root, [p.slug for p in papers])
+    if a.profile and set_values(root / "params.yaml", [([p.slug, "profile"], a.profile) for p in papers]):
+        logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
+                     a.profile, ", ".join(p.slug for p in papers))
     if a.via == "prefect":
         from flows.pipeline import paper_flow, suite_flow
 
@@ -73,12 +86,16 @@ def cmd_run(a: argparse.Namespace) -> None:
     pid = f"cli-{uuid.uuid4().hex[:12]}"
     parents = {p.slug: tracking.find_or_create_parent(root, p.slug, pid, {"via": "dvc"}) for p in papers}
     force = ["-f"] if a.force else []
-    cmds = [["dvc", "repro", *force]] if a.target == "all" else [
-        ["dvc", "repro", *force, "--glob", f"{a.target}_*"], ["dvc", "repro", "-s", "suite_index"]]
+    dvc = ["dvc", "--wait-for-lock", "repro"]              # another `paperflow run` waits instead of failing
+    cmds = [[*dvc, *force]] if a.target == "all" else [
+        [*dvc, *force, "--glob", f"{a.target}_*"], [*dvc, "-s", "suite_index"]]
     rc = 0
     for cmd in cmds:
         logging.info("running: %s", " ".join(cmd))
-        rc = rc or subprocess.call(cmd, cwd=root, env={**os.environ, tracking.PIPELINE_ENV: pid})
+        rc = subprocess.call(cmd, cwd=root, env={**os.environ, tracking.PIPELINE_ENV: pid})
+        if rc:
+            logging.error("failed (exit %d): %s", rc, " ".join(cmd))
+            break
     for run_id in parents.values():
         tracking.end_parent(root, run_id, "FINISHED" if rc == 0 else "FAILED")
     if rc:
@@ -156,7 +173,35 @@ def cmd_ui(a: argparse.Namespace) -> None:
         cmd = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(a.port or 4200)]
         env = dict(os.environ)
     logging.info("%s", " ".join(cmd))
-    raise SystemExit(subprocess.call(cmd, cwd=root, env=env))
+    raise SystemExit(serve_group(cmd, root, env))
+
+
+def serve_group(cmd: list[str], cwd: Path, env: dict) -> int:
+    """Run a server in its own process group; SIGTERM, SIGINT or SIGHUP to us takes the whole group down
+    (the MLflow server's uvicorn workers, Prefect's services), so nothing is left listening."""
+    import signal
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+
+    def stop(signum, frame):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        return proc.wait()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,6 +215,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--item", help="the foreach item of a per-item stage")
     sp.add_argument("--no-track", action="store_true", help="skip MLflow (for debugging)")
     sp.set_defaults(fn=cmd_stage)
+    sp = sub.add_parser("check", help="validate a paper's params (the <paper>_check DVC stage)")
+    sp.add_argument("paper")
+    sp.set_defaults(fn=cmd_check)
     sp = sub.add_parser("run", help="run a paper's pipeline (or all) through DVC or Prefect")
     sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.add_argument("--profile", choices=PROFILES, help="set <paper>.profile in params.yaml first")

@@ -26,6 +26,7 @@ def _rel(root: Path, p: Path) -> str:
 def _stage_entry(root: Path, paper: Paper, stage: Stage, item: str | None) -> dict[str, Any]:
     slug = paper.slug
     deps = code_deps(root, stage.module, f"tasks.{slug}.params")
+    deps.append(_rel(root, layout.out_dir(root, slug, CHECK)))      # validated params first (see _check_entry)
     if stage.data:
         deps.append("data")
     for name in stage.after:
@@ -60,10 +61,30 @@ def _templated(entry: dict[str, Any], item: str) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+CHECK = "check"
+
+
+def check_name(slug: str) -> str:
+    return f"{slug}_{CHECK}"
+
+
+def _check_entry(root: Path, paper: Paper) -> dict[str, Any]:
+    """`<paper>_check`: validates the paper's whole params section, upstream of every stage of the paper, so a bad
+    value stops `dvc repro` / `dvc exp run` before DVC removes any other stage's outputs. Its output is constant
+    (`{"valid": true}`), so passing it never re-runs anything downstream."""
+    return {"desc": "validate the paper's params before any stage runs",
+            "cmd": f"paperflow check {paper.slug}",
+            "deps": sorted({*code_deps(root, "tasks.common.params", f"tasks.{paper.slug}.params"),
+                            f"tasks/{paper.slug}/__init__.py"}),
+            "params": [paper.slug],
+            "outs": [_rel(root, layout.out_dir(root, paper.slug, CHECK))]}
+
+
 def build(root: Path) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     index_deps: list[str] = []
     for paper in all_papers():
+        stages[check_name(paper.slug)] = _check_entry(root, paper)
         for stage in paper.stages:
             name = f"{paper.slug}_{stage.name}"
             if stage.items:

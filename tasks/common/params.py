@@ -45,7 +45,17 @@ def _format(err: ValidationError, prefix: str, cls: type[BaseModel]) -> str:
         return f"params.yaml: unknown key {key}; valid keys: {', '.join(cls.model_fields)}"
     if e["type"] == "missing":
         return f"params.yaml: missing key {key}; add it (default in tasks/{prefix.split('.')[0]}/params.py)"
-    return f"params.yaml: {key}: {e['msg'].lower()} (got {e.get('input')!r}); fix the value in params.yaml"
+    msg = e["msg"].removeprefix("Value error, ")
+    if not e["loc"]:                                     # a constraint between fields
+        return f"params.yaml: {key}: {msg}; fix the values in params.yaml"
+    got, hint = e.get("input"), ""
+    if isinstance(got, str):
+        try:
+            float(got)
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3)"
+        except ValueError:
+            pass
+    return f"params.yaml: {key}: {msg.lower()} (got {got!r}){hint}; fix the value in params.yaml"
 
 
 def validate(cls: type[StageParams], values: dict[str, Any], key: str) -> StageParams:
@@ -85,9 +95,11 @@ def paper_seed(section: dict[str, Any], slug: str) -> int:
 def stage_params(all_params: dict[str, Any], paper: Paper, stage: Stage) -> StageParams:
     """Effective params of one stage: params.yaml values overlaid with the profile's overrides."""
     profile, section = paper_section(all_params, paper)
-    values = dict(section.get(stage.name) or {})
-    values.update(paper.profiles.get(profile, {}).get(stage.name, {}))
-    return validate(stage.params, values, f"{paper.slug}.{stage.name}")
+    key = f"{paper.slug}.{stage.name}"
+    values = section.get(stage.name) or {}
+    validate(stage.params, values, key)             # every value in params.yaml, whether a profile overrides it or not
+    values = {**values, **paper.profiles.get(profile, {}).get(stage.name, {})}
+    return validate(stage.params, values, key)
 
 
 def check_paper(all_params: dict[str, Any], paper: Paper) -> dict[str, StageParams]:

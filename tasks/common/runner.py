@@ -106,9 +106,17 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
     pseed = paper_seed(all_params[paper.slug], paper.slug)
     ups = _upstream(root, paper, stage)
     fn = stage.load()
-    where = f"{paper.slug}.{layout.stage_key(stage.name, item)}"
+    key = layout.stage_key(stage.name, item)
+    where = f"{paper.slug}.{key}"
+    _check_writable(root, paper, stage, item)
+    if track:
+        from . import tracking
 
-    staging = root / "outputs" / paper.slug / f".tmp-{layout.stage_key(stage.name, item)}-{uuid.uuid4().hex[:8]}"
+        tracking.ensure_store(root, [paper.slug])        # server reachable, store migrated (under a file lock)
+        tracking.reap_dead_runs(root, [paper.slug])       # runs left RUNNING by a killed process -> KILLED
+    sweep_staging(root, paper.slug)
+
+    staging = root / "outputs" / paper.slug / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     io = StageIO(root=root, paper=paper.slug, stage=stage.name, item=stage.item(item), profile=profile,
                  out=staging / "out", plots=staging / "plots", seed_base=int(getattr(p, "seed", 0)),
                  paper_seed=pseed, after=stage.after,
@@ -127,22 +135,67 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
     try:
         t0 = time.perf_counter()
         log.info("%s: start (params %s)", where, tags["params.hash"])
-        if track:
-            from . import tracking
-
+        if track:   # the outputs move into place inside the run: a failure to write them marks the run FAILED
             with tracking.stage_run(root, paper.slug, where, p.model_dump(), tags) as run:
                 metrics = _check_metrics(fn(p, io), where)
                 wall = time.perf_counter() - t0
                 _log_run(run, io, metrics, wall, ups, root, stage)
-                run_id = run.run_id
+                _finalise(root, paper, stage, item, io, staging, metrics, wall, run.run_id, tags)
         else:
             metrics = _check_metrics(fn(p, io), where)
-            wall, run_id = time.perf_counter() - t0, f"untracked-{uuid.uuid4().hex[:12]}"
-        _finalise(root, paper, stage, item, io, staging, metrics, wall, run_id, tags)
+            wall = time.perf_counter() - t0
+            _finalise(root, paper, stage, item, io, staging, metrics, wall, f"untracked-{uuid.uuid4().hex[:12]}", tags)
         log.info("%s: done in %.1f s", where, wall)
         return metrics
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _writable_dirs(root: Path, paper: Paper, stage: Stage, item: str | None) -> list[Path]:
+    dirs = [root / "outputs" / paper.slug, layout.metrics_file(root, paper.slug, stage.name, item).parent,
+            layout.timing_file(root, paper.slug, stage.name, item).parent]
+    if stage.curves:
+        dirs.append(layout.plots_dir(root, paper.slug, stage.name, item).parent)
+    if stage.report:
+        dirs.append(layout.report_dir(root, paper.slug))
+    return dirs
+
+
+def _check_writable(root: Path, paper: Paper, stage: Stage, item: str | None) -> None:
+    """Every folder the stage will write into accepts a new file, before any compute (a probe file, since
+    permission bits do not stop root and immutable flags do)."""
+    for d in _writable_dirs(root, paper, stage, item):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise UserError(f"{d.relative_to(root)}: not writable ({e.strerror}); fix its permissions "
+                            "(e.g. `chattr -R -i` / `chmod -R u+w`) and re-run") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_staging(root: Path, slug: str) -> list[Path]:
+    """Remove the paper's staging folders (`.tmp-<stage>-<pid>-<hex>`) whose process no longer runs (`kill -9`)."""
+    gone = []
+    for d in (root / "outputs" / slug).glob(".tmp-*"):
+        parts = d.name.rsplit("-", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    if gone:
+        log.info("removed %d stale staging folder(s) of %s: %s", len(gone), slug, ", ".join(d.name for d in gone))
+    return gone
 
 
 def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage) -> None:
@@ -160,33 +213,62 @@ def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stag
     run.log_artifacts(io.plots, "plots")
 
 
+def _swap(src: Path, target: Path) -> Path | None:
+    """Move src into target's place; the old target is renamed aside (returned) until the whole commit succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".old-{target.name}-{os.getpid()}") if target.exists() else None
+    if old is not None:
+        target.replace(old)
+    try:
+        src.replace(target)
+    except OSError:
+        if old is not None:
+            old.replace(target)
+        raise
+    return old
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _commit(moves: list[tuple[Path, Path]]) -> None:
+    """All moves or none: on a failure every target done so far gets its old content back."""
+    done: list[tuple[Path, Path, Path | None]] = []
+    try:
+        for src, target in moves:
+            done.append((src, target, _swap(src, target)))
+    except BaseException:
+        for src, target, old in reversed(done):
+            target.replace(src)
+            if old is not None:
+                old.replace(target)
+        raise
+    for _, _, old in done:
+        if old is not None:
+            _remove(old)
+
+
 def _finalise(root: Path, paper: Paper, stage: Stage, item: str | None, io: StageIO, staging: Path,
               metrics: dict, wall: float, run_id: str, tags: dict) -> None:
+    """Everything is written inside the staging folder first; then each piece is swapped into place."""
     info = {"run_id": run_id, "wall_time_s": round(wall, 2), "params_hash": tags["params.hash"],
             "git_commit": tags["git.commit"], "profile": tags["profile"]}
+    save_json_atomic(staging / "metrics.json", metrics)
+    save_json_atomic(staging / "timing.json", info)
+    moves: list[tuple[Path, Path]] = []
     if stage.report:
         dest = layout.report_dir(root, paper.slug)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in layout.REPORT_FILES:
-            target = dest / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            if (io.out / name).exists():
-                (io.out / name).replace(target)
+        moves += [(io.out / name, dest / name) for name in layout.REPORT_FILES if (io.out / name).exists()]
     else:
         save_json_atomic(io.out / layout.RUN_FILE, info)
-        target = layout.out_dir(root, paper.slug, stage.name, item)
-        if target.exists():
-            shutil.rmtree(target)
-        io.out.replace(target)
+        moves.append((io.out, layout.out_dir(root, paper.slug, stage.name, item)))
     if stage.curves:
-        target = layout.plots_dir(root, paper.slug, stage.name, item)
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
         io.plots.mkdir(parents=True, exist_ok=True)
-        io.plots.replace(target)
-    save_json_atomic(layout.metrics_file(root, paper.slug, stage.name, item), metrics)
-    save_json_atomic(layout.timing_file(root, paper.slug, stage.name, item), info)
+        moves.append((io.plots, layout.plots_dir(root, paper.slug, stage.name, item)))
+    moves += [(staging / "metrics.json", layout.metrics_file(root, paper.slug, stage.name, item)),
+              (staging / "timing.json", layout.timing_file(root, paper.slug, stage.name, item))]
+    _commit(moves)

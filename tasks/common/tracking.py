@@ -7,8 +7,10 @@ when DVC restores a cached stage). The store is `sqlite:///<repo>/mlflow.db` unl
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -39,27 +41,80 @@ def _mlflow(root: Path):
     return mlflow
 
 
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive file lock beside a sqlite store (no-op for servers): whoever comes first creates and migrates
+    it, the others wait and find it ready (concurrent first use corrupts a sqlite store for good)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_store(root: Path, papers: list[str]) -> str:
-    """Create and migrate the store and the experiments once, serially, before anything fans out."""
+    """Create and migrate the store and the experiments once, under a file lock, before anything runs; every entry
+    point (a stage, `paperflow run`, a flow) calls it. An unreachable server is one UserError within seconds."""
     uri = tracking_uri(root)
-    if uri.startswith("http") and os.environ.get("PAPERFLOW_SKIP_SERVER_CHECK") != "1":
+    if uri.startswith("http"):
         _check_server(uri)
-    mlflow = _mlflow(root)
-    try:
-        for p in papers:
-            if mlflow.get_experiment_by_name(p) is None:
-                mlflow.create_experiment(p)
-    except Exception as e:  # noqa: BLE001 - any store failure is a user-facing setup problem
-        raise UserError(f"MLflow store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}; "
-                        "check MLFLOW_TRACKING_URI (unset it to use the embedded sqlite store)") from None
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    with _store_lock(uri):
+        mlflow = _mlflow(root)
+        try:
+            for p in papers:
+                if mlflow.get_experiment_by_name(p) is None:
+                    mlflow.create_experiment(p)
+        except Exception as e:  # noqa: BLE001 - any store failure is a user-facing setup problem
+            raise UserError(f"MLflow store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}; "
+                            "check MLFLOW_TRACKING_URI (unset it to use the embedded sqlite store)") from None
     return uri
+
+
+def _owner_tags() -> dict[str, str]:
+    return {"paperflow.host": socket.gethostname(), "paperflow.pid": str(os.getpid())}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead_runs(root: Path, papers: list[str]) -> list[str]:
+    """Runs still RUNNING whose owning process (on this host) is gone, e.g. after `kill -9`, become KILLED."""
+    mlflow = _mlflow(root)
+    client, host, reaped = mlflow.MlflowClient(), socket.gethostname(), []
+    exps = [e.experiment_id for e in (mlflow.get_experiment_by_name(p) for p in papers) if e is not None]
+    if not exps:
+        return reaped
+    for run in client.search_runs(exps, filter_string=f"attributes.status = 'RUNNING' and "
+                                                      f"tags.`paperflow.host` = '{host}'", max_results=500):
+        pid = run.data.tags.get("paperflow.pid", "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            reaped.append(run.info.run_id)
+    if reaped:
+        log.info("marked %d run(s) KILLED: their process is gone", len(reaped))
+    return reaped
 
 
 def _check_server(uri: str) -> None:
     import urllib.request
 
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=3).read()
     except Exception:  # noqa: BLE001
         raise UserError(f"MLflow tracking server {uri} is unreachable; start it (`paperflow ui mlflow`) "
                         "or unset MLFLOW_TRACKING_URI to use the embedded sqlite store") from None
@@ -97,8 +152,8 @@ def find_or_create_parent(root: Path, paper: str, pid: str, tags: dict[str, str]
                                max_results=1)
     if found:
         return found[0].info.run_id
-    run = client.create_run(exp_id, run_name=f"{paper}-pipeline", tags={"paperflow.pipeline_id": pid,
-                                                                        "paperflow.role": "pipeline", "paper": paper, **tags})
+    run = client.create_run(exp_id, run_name=f"{paper}-pipeline", tags={
+        "paperflow.pipeline_id": pid, "paperflow.role": "pipeline", "paper": paper, **_owner_tags(), **tags})
     return run.info.run_id
 
 
@@ -150,7 +205,8 @@ def stage_run(root: Path, paper: str, stage: str, params: dict[str, Any], tags: 
     pid = pipeline_id()
     parent = find_or_create_parent(root, paper, pid, {k: v for k, v in tags.items() if k.startswith("git.")})
     with mlflow.start_run(experiment_id=_experiment_id(mlflow, paper), run_name=stage, parent_run_id=parent,
-                          tags={**tags, "paperflow.pipeline_id": pid, "paperflow.role": "stage"}) as run:
+                          tags={**tags, **_owner_tags(), "paperflow.pipeline_id": pid,
+                                "paperflow.role": "stage"}) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         try:
             yield StageRun(mlflow, run.info.run_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.schema import StageParams
+from tasks.common.schema import StageParams, check_heads
 
 
 class PrepareParams(StageParams):
@@ -45,6 +45,11 @@ class TrainParams(StageParams):
     d_ff: int = Field(256, ge=8, description="feed-forward width")
     lengths: list[int] = Field([16, 32, 64], min_length=1, description="training lengths, mixed (max = L_max)")
     lang_seed: int = Field(0, ge=0, description="which prepared language (index) the model learns")
+
+    @model_validator(mode="after")
+    def _heads(self):
+        check_heads(self.d_model, self.heads)
+        return self
 
 
 class EvaluateParams(StageParams):

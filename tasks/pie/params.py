@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.schema import StageParams
+from tasks.common.schema import StageParams, check_heads
 
 
 class PrepareParams(StageParams):
@@ -42,6 +42,11 @@ class TrainParams(StageParams):
                           "warm-start; 0 = off; not in the sheet)")
     copy_len: int = Field(48, ge=4, le=1024, description="length of each random segment (repeated once)")
 
+    @model_validator(mode="after")
+    def _heads(self):
+        check_heads(self.d_model, self.heads)
+        return self
+
 
 class EvaluateParams(StageParams):
     seed: int = Field(0, ge=0, description="seed of the latency-instance order (evaluation itself is greedy)")
@@ -66,6 +71,7 @@ class BenchmarkParams(StageParams):
 
     @model_validator(mode="after")
     def _lengths(self):
+        check_heads(self.d_model, self.heads)
         if any(n <= 2 * self.edit_tokens or n > 65536 for n in self.lengths):
             raise ValueError("every length must exceed 2 x edit_tokens and be <= 65536")
         return self

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.schema import StageParams
+from tasks.common.schema import StageParams, check_heads
 
 ARMS = ("fp32", "fq8", "fq4", "bf16_pure")
 _GRID = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048]
@@ -78,8 +78,7 @@ class TrainParams(StageParams):
             raise ValueError(f"arms must be distinct names from {ARMS}, got {self.arms}")
         if "fp32" not in self.arms:
             raise ValueError("arms must include fp32 (the reference and the P3 gate)")
-        if self.d_model % self.heads:
-            raise ValueError("d_model must be divisible by heads")
+        check_heads(self.d_model, self.heads)
         return self
 
 

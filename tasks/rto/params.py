@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tasks.common.schema import StageParams
+from tasks.common.schema import StageParams, check_heads
 
 
 class PrepareParams(StageParams):
@@ -39,6 +39,11 @@ class SFTParams(StageParams):
     epochs: int = Field(2, ge=1, le=100, description="passes over the demonstrations")
     batch: int = Field(128, ge=8, le=4096, description="sequences per step")
     lr: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate (cosine to 0)")
+
+    @model_validator(mode="after")
+    def _heads(self):
+        check_heads(self.d, self.n_heads, "d", "n_heads")
+        return self
 
 
 class PreferencesParams(StageParams):
