@@ -66,13 +66,14 @@ def paper_flow(paper: str, force: bool = False, root: str | None = None, index: 
     tracking.ensure_store(rootp, [p.slug])
     tracking.reap_dead_runs(rootp, [p.slug])
     pipeline_id = f"flow-{uuid.uuid4().hex[:12]}"
-    parent = tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {"via": "prefect"})
+    parent = tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {"via": "prefect",
+                                                                         **tracking.execution_tags(rootp, p.slug)})
     status = "FAILED"
     try:
         result = _run_paper(rootp, p, pipeline_id, force)
         status = "FINISHED"
     finally:
-        tracking.end_parent(rootp, parent, status)
+        tracking.finish_parent(rootp, p.slug, parent, ok=status == "FINISHED")
     if index:
         dvc_stage(name="suite_index", root=str(rootp), pipeline_id=pipeline_id)
     _publish(rootp, p)

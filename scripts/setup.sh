@@ -18,6 +18,14 @@ export DVC_NO_ANALYTICS=1 PREFECT_SERVER_ANALYTICS_ENABLED=false MLFLOW_DISABLE_
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120
 git rev-parse --git-dir >/dev/null 2>&1 || { echo "setup: not a git checkout (DVC needs one); clone the repository" >&2; exit 2; }
 paperflow data
+# `dvc plots show` renders offline: Vega from the npm registry, inlined into .dvc/plots/offline.html
+if command -v npm >/dev/null 2>&1; then
+  [ -f .venv/vega/node_modules/vega-embed/build/vega-embed.min.js ] || npm install --prefix .venv/vega --no-save \
+    --no-package-lock --no-audit --no-fund --silent vega@5 vega-lite@5 vega-embed@6
+  paperflow plots-template && dvc config --local plots.html_template plots/offline.html
+else
+  echo "setup: npm not found; \`dvc plots show\` pages will need the network (install Node.js and re-run)" >&2
+fi
 if ! dvc status data.dvc | grep -q "up to date"; then
   echo "setup: data/ does not match data.dvc (different scikit-learn?); see 'dvc status data.dvc'" >&2; exit 2
 fi

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -54,13 +56,22 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert proc.returncode == 0
 
     # A param change re-runs only what depends on it; the cached upstream keeps its original run id (lineage).
-    out = run(["dvc", "exp", "run", "-S", "mdm.report.seed=7", "mdm_report"], repo_copy).stdout
+    out = run(["dvc", "exp", "run", "-n", "rep7", "-S", "mdm.report.seed=7", "mdm_report"], repo_copy).stdout
     assert "Running stage 'mdm_report'" in out and "Running stage 'mdm_sweep'" not in out, out
     report_runs = [r for r in _stage_runs(mlflow_uri) if r.info.run_name == "mdm.report"]
     newest = max(report_runs, key=lambda r: r.info.start_time)
     assert newest.info.run_id != by["mdm.report"].info.run_id
     assert newest.data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
     assert newest.data.params["seed"] == "7"
+
+    # The run-cache: parameters seen before restore the stage's outputs instead of running it (issue 22).
+    first = run(["dvc", "exp", "run", "-n", "ev5", "-S", "mdm.evaluate.seed=5", "mdm_evaluate"], repo_copy).stdout
+    assert "Running stage 'mdm_evaluate'" in first, first
+    back = run(["dvc", "exp", "run", "-S", "mdm.evaluate.seed=2", "mdm_evaluate"], repo_copy).stdout
+    assert "Running stage 'mdm_evaluate'" not in back and "is cached" in back, back
+    assert (repo_copy / ".dvc/cache/runs").is_dir()
+    table = run([sys.executable, "-m", "tasks", "compare", "mdm", "rep7", "ev5"], repo_copy).stdout
+    assert table.splitlines()[0] == "| claim | workspace | rep7 | ev5 |" and "| C4 | **" in table, table
 
     # Issue 21: a bad value stops `dvc repro` at the params check, before DVC removes any stage's outputs.
     from tasks.common.params import set_values
@@ -80,3 +91,14 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert holder.stdout.readline().strip() == "held"
     waited = run([sys.executable, "-m", "tasks", "run", "mdm"], repo_copy)
     assert holder.wait() == 0 and "Unable to acquire lock" not in waited.stderr
+
+    # `dvc plots show` renders with no network: the offline template inlines Vega (installed by setup from npm).
+    modules = Path(__file__).resolve().parents[1] / ".venv" / "vega" / "node_modules"
+    if not modules.is_dir():
+        pytest.skip("Vega not installed (npm missing at setup)")
+    from tasks.common.plots_offline import write
+
+    template = write(repo_copy, modules)
+    run(["dvc", "plots", "show", "--html-template", str(template), "-o", "page"], repo_copy)
+    html = (repo_copy / "page" / "index.html").read_text()
+    assert "vegaEmbed" in html and not re.search(r"<script[^>]+src=[\"']https?:", html)

@@ -39,7 +39,7 @@ def test_smoke_pipeline_through_the_runner(paper, tmp_path):
         assert metrics, f"{key} returned no metrics"
         assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()), key
         if not paper.stage(_split(key)[0]).report:
-            assert (layout.out_dir(root, paper.slug, *_split(key)) / layout.RUN_FILE).exists(), key
+            assert layout.complete(layout.out_dir(root, paper.slug, *_split(key))), key
     for s in paper.stages:   # (an item may log none: precision's arms skipped at a profile, see issue 22)
         if s.curves:
             dirs = [layout.plots_dir(root, paper.slug, s.name, it) for it in s.items or (None,)]

@@ -6,7 +6,7 @@ import json
 import mlflow
 
 from tasks.common import tracking
-from tasks.common.runner import run_stage
+from tasks.common.runner import digest, run_stage
 from tasks.common.testing import make_root
 
 
@@ -31,8 +31,8 @@ def test_stage_runs_are_children_with_lineage(tmp_path, mlflow_uri, monkeypatch)
         assert t["mlflow.parentRunId"] == parent.info.run_id
         assert t["paper"] == "mdm" and t["git.commit"] and len(t["params.hash"]) == 12
     assert sweep.data.tags["upstream.prepare"] == prep.info.run_id
-    run_json = json.loads((root / "outputs/mdm/prepare/run.json").read_text())
-    assert run_json["run_id"] == prep.info.run_id
+    assert prep.data.tags["output.digest"] == digest(root / "outputs/mdm/prepare")   # lineage by content
+    assert json.loads((root / "reports/mdm/timing/prepare.json").read_text())["run_id"] == prep.info.run_id
     assert sweep.data.params["samples"] == "200"          # effective (smoke) params, logged flat
     assert "cells" in sweep.data.metrics and "wall_time_s" in sweep.data.metrics
     inputs = client.get_run(sweep.info.run_id).inputs.dataset_inputs
@@ -45,3 +45,33 @@ def test_tracking_uri_defaults_to_absolute_sqlite_in_root(tmp_path, monkeypatch)
     assert tracking.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.setenv("DVC_ROOT", "/somewhere/repo")
     assert tracking.tracking_uri(tmp_path) == "sqlite:////somewhere/repo/mlflow.db"
+
+
+def test_identical_reruns_leave_output_hashes_unchanged(tmp_path):
+    """Outputs are content-deterministic (no run ids or times inside), so DVC's hashes and the run-cache hold."""
+    root = make_root(tmp_path, ["mdm"])
+    seen = []
+    for _ in range(2):
+        run_stage("mdm", "prepare", root=root, track=False)
+        run_stage("mdm", "train", "dense", root=root, track=False)
+        seen.append([digest(root / "outputs/mdm" / d) for d in ("prepare", "train-dense")])
+    assert seen[0] == seen[1]
+    assert not (root / "outputs/mdm/prepare/run.json").exists()
+
+
+def test_parent_runs_read_well(tmp_path, mlflow_uri):
+    """No empty parents for no-op executions; a failed child fails its parent; the name tells executions apart."""
+    root = make_root(tmp_path, ["mdm"])
+    tracking.ensure_store(root, ["mdm"])
+    tags = {"via": "dvc", **tracking.execution_tags(root, "mdm")}
+    client = mlflow.MlflowClient(mlflow_uri)
+    noop = tracking.find_or_create_parent(root, "mdm", "cli-noop", tags)
+    assert client.get_run(noop).info.run_name == "mdm-pipeline profile=smoke seed=0 via=dvc"
+    assert tracking.finish_parent(root, "mdm", noop, ok=True) == "DELETED"
+    assert client.get_run(noop).info.lifecycle_stage == "deleted"
+    parent = tracking.find_or_create_parent(root, "mdm", "cli-fail", tags)
+    exp = client.get_run(parent).info.experiment_id
+    child = client.create_run(exp, tags={"mlflow.parentRunId": parent})
+    client.set_terminated(child.info.run_id, "FAILED")
+    assert tracking.finish_parent(root, "mdm", parent, ok=True) == "FAILED"
+    assert client.get_run(parent).info.status == "FAILED"

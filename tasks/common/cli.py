@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -83,8 +84,9 @@ def cmd_run(a: argparse.Namespace) -> None:
 
         suite_flow(force=a.force) if a.target == "all" else paper_flow(a.target, force=a.force)
         return
-    pid = f"cli-{uuid.uuid4().hex[:12]}"
-    parents = {p.slug: tracking.find_or_create_parent(root, p.slug, pid, {"via": "dvc"}) for p in papers}
+    pid, started = f"cli-{uuid.uuid4().hex[:12]}", time.time()
+    parents = {p.slug: tracking.find_or_create_parent(root, p.slug, pid, {"via": "dvc", **tracking.execution_tags(root, p.slug)})
+               for p in papers}
     force = ["-f"] if a.force else []
     dvc = ["dvc", "--wait-for-lock", "repro"]              # another `paperflow run` waits instead of failing
     cmds = [[*dvc, *force]] if a.target == "all" else [
@@ -96,10 +98,26 @@ def cmd_run(a: argparse.Namespace) -> None:
         if rc:
             logging.error("failed (exit %d): %s", rc, " ".join(cmd))
             break
-    for run_id in parents.values():
-        tracking.end_parent(root, run_id, "FINISHED" if rc == 0 else "FAILED")
+    for slug, run_id in parents.items():
+        tracking.finish_parent(root, slug, run_id, ok=rc == 0)
+    _summary(root, papers, started)
     if rc:
         raise SystemExit(rc)
+
+
+def _summary(root: Path, papers, started: float) -> None:
+    """One line per stage: ran (its timing file is newer than this command) or up to date, and its wall time."""
+    import json
+
+    from .layout import stage_key, timing_file
+
+    for p in papers:
+        for s in p.stages:
+            for it in s.items or (None,):
+                f = timing_file(root, p.slug, s.name, it)
+                state = "missing" if not f.exists() else "ran" if f.stat().st_mtime >= started else "up to date"
+                wall = json.loads(f.read_text()).get("wall_time_s", 0.0) if f.exists() else 0.0
+                print(f"{p.slug}.{stage_key(s.name, it):<28} {state:<10} {wall:8.1f} s")
 
 
 def cmd_report(a: argparse.Namespace) -> None:
@@ -128,6 +146,19 @@ def cmd_dvc_yaml(a: argparse.Namespace) -> None:
             raise UserError("dvc.yaml is stale; regenerate it with `paperflow dvc-yaml`")
         return
     logging.info("wrote %s", write(root))
+
+
+def cmd_plots_template(a: argparse.Namespace) -> None:
+    from .plots_offline import write
+
+    logging.info("wrote %s", write(_root()))
+
+
+def cmd_compare(a: argparse.Namespace) -> None:
+    from .compare import table
+    from .registry import get_paper
+
+    print(table(_root(), get_paper(a.paper).slug, a.revs, a.keys))
 
 
 def cmd_new(a: argparse.Namespace) -> None:
@@ -231,6 +262,13 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("dvc-yaml", help="regenerate dvc.yaml from the registry")
     sp.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml is stale")
     sp.set_defaults(fn=cmd_dvc_yaml)
+    sp = sub.add_parser("plots-template", help="write the offline HTML template of `dvc plots show`")
+    sp.set_defaults(fn=cmd_plots_template)
+    sp = sub.add_parser("compare", help="per claim: verdict and key numbers, workspace vs DVC experiments / revisions")
+    sp.add_argument("paper")
+    sp.add_argument("revs", nargs="*", help="experiment names (`dvc exp show`) or git revisions")
+    sp.add_argument("--keys", type=int, default=2, help="measured numbers shown per claim")
+    sp.set_defaults(fn=cmd_compare)
     sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, dvc.yaml")
     sp.add_argument("slug", help="the paper's short name (lowercase identifier)")
     sp.set_defaults(fn=cmd_new)

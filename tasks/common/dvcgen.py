@@ -39,15 +39,18 @@ def _stage_entry(root: Path, paper: Paper, stage: Stage, item: str | None) -> di
     entry["deps"] = deps
     entry["params"] = [f"{slug}.profile", f"{slug}.seed", f"{slug}.{stage.name}"]
     nocache = {"cache": False}
+    # Small files in git are metrics or plots (cache: false), never plain uncached outs, which switch DVC's run-cache
+    # off; the one exception is the report stage's report.md (markdown is neither).
+    entry["metrics"] = [{_rel(root, layout.metrics_file(root, slug, stage.name, item)): nocache},
+                        {_rel(root, layout.timing_file(root, slug, stage.name, item)): nocache}]
     if stage.report:
         rd = layout.report_dir(root, slug)
-        entry["outs"] = [{_rel(root, rd / "report.md"): nocache}, {_rel(root, rd / "claims.json"): nocache}]
+        entry["outs"] = [{_rel(root, rd / "report.md"): nocache}]
+        entry["metrics"].append({_rel(root, rd / "claims.json"): nocache})
         entry["plots"] = [{_rel(root, rd / "figures"): nocache}]
     else:
         entry["outs"] = [_rel(root, layout.out_dir(root, slug, stage.name, item))]
         entry["plots"] = []
-    entry["outs"].append({_rel(root, layout.timing_file(root, slug, stage.name, item)): nocache})
-    entry["metrics"] = [{_rel(root, layout.metrics_file(root, slug, stage.name, item)): nocache}]
     if stage.curves:
         entry["plots"].append({_rel(root, layout.plots_dir(root, slug, stage.name, item)): {"cache": False, "x": "step"}})
     if not entry["plots"]:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -59,6 +60,16 @@ def load_json(path: Path) -> Any:
         raise UserError(f"{path}: corrupt JSON; delete it and re-run the stage that makes it (`dvc repro -f`)") from None
 
 
+def _logged(iterable: Iterable, total: int | None, label: str, log: logging.Logger, every_s: float = 30.0):
+    t0 = last = time.monotonic()
+    for i, x in enumerate(iterable, 1):
+        yield x
+        now = time.monotonic()
+        if now - last >= every_s:
+            log.info("%s: %d/%s after %.0f s", label, i, total if total is not None else "?", now - t0)
+            last = now
+
+
 @dataclass
 class StageIO:
     root: Path
@@ -85,7 +96,7 @@ class StageIO:
         if stage not in self.after:
             raise UserError(f"{self.paper}.{self.stage} reads {stage!r} but does not list it in after=; fix the Stage")
         path = layout.out_dir(self.root, self.paper, stage, item)
-        if not (path / layout.RUN_FILE).exists():
+        if not layout.complete(path):
             raise UserError(f"{path.relative_to(self.root)}: missing or incomplete; run `dvc repro {self.paper}_{stage}` first")
         return path
 
@@ -186,7 +197,10 @@ class StageIO:
         self.models.append((model, name))
 
     def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-        from tqdm.auto import tqdm
+        """A tqdm bar on a terminal; elsewhere (DVC or Prefect capturing the output) a log line every 30 s."""
+        label = f"{self.paper}.{self.stage} {desc}".strip()
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc=f"{self.paper}.{self.stage} {desc}".strip(),
-                    disable=not sys.stderr.isatty(), leave=False)
+            return tqdm(iterable, total=total, desc=label, leave=False)
+        return _logged(iterable, total, label, self.log)

@@ -46,4 +46,9 @@ def plots_dir(root: Path, paper: str, stage: str, item: str | None = None) -> Pa
 
 
 REPORT_FILES = ("report.md", "claims.json", "figures")
-RUN_FILE = "run.json"
+DIGEST_TAG = "output.digest"     # MLflow tag: content digest of a stage's output folder (lineage without run.json)
+
+
+def complete(path: Path) -> bool:
+    """A stage's output folder is complete when present: the runner renames it into place only on success."""
+    return path.is_dir() and any(path.iterdir())

@@ -2,11 +2,12 @@
 
 It validates params, checks inputs, opens the MLflow child run with lineage tags, calls the function with a
 StageIO whose output folder is temporary, and only when everything succeeded renames the outputs into place and
-writes metrics.json / timing.json / run.json atomically. A failed or killed stage leaves nothing that looks
+writes the metrics and timing files atomically. A failed or killed stage leaves nothing that looks
 complete.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -21,8 +22,9 @@ import yaml
 
 from . import layout
 from .errors import UserError
-from .io import StageIO, load_json, save_json_atomic
+from .io import StageIO, save_json_atomic
 from .params import paper_seed, params_hash, read_yaml, stage_params
+from .procs import pid_alive
 from .registry import Paper, Stage, get_paper
 
 log = logging.getLogger("paperflow.runner")
@@ -63,7 +65,7 @@ def _upstream(root: Path, paper: Paper, stage: Stage) -> list[tuple[str, str | N
         up = paper.stage(name)
         for it in up.items or (None,):
             path = layout.out_dir(root, paper.slug, name, it)
-            if not (path / layout.RUN_FILE).exists():
+            if not layout.complete(path):
                 raise UserError(f"{path.relative_to(root)}: missing or incomplete upstream output; "
                                 f"run `dvc repro {paper.dvc_names(up)[0]}` first")
             ups.append((name, it, path))
@@ -129,9 +131,11 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
             "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed)}
     if item is not None:
         tags.update({f"item.{k}": str(v) for k, v in stage.item(item).fields.items()})
-    up_runs = {layout.stage_key(n, it): load_json(path / layout.RUN_FILE)["run_id"] for n, it, path in ups}
-    tags.update({f"upstream.{k}": v for k, v in up_runs.items()})
-    tags["upstream_run_ids"] = ",".join(sorted(set(up_runs.values())))
+    if track:   # lineage follows the data: the run that produced each upstream folder, found by its content digest
+        up_runs = {layout.stage_key(n, it): tracking.run_with_digest(root, paper.slug, digest(path))
+                   for n, it, path in ups}
+        tags.update({f"upstream.{k}": v for k, v in up_runs.items() if v})
+        tags["upstream_run_ids"] = ",".join(sorted({v for v in up_runs.values() if v}))
     try:
         t0 = time.perf_counter()
         log.info("%s: start (params %s)", where, tags["params.hash"])
@@ -175,22 +179,12 @@ def _check_writable(root: Path, paper: Paper, stage: Stage, item: str | None) ->
                             "(e.g. `chattr -R -i` / `chmod -R u+w`) and re-run") from None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_staging(root: Path, slug: str) -> list[Path]:
     """Remove the paper's staging folders (`.tmp-<stage>-<pid>-<hex>`) whose process no longer runs (`kill -9`)."""
     gone = []
     for d in (root / "outputs" / slug).glob(".tmp-*"):
         parts = d.name.rsplit("-", 2)
-        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+        if len(parts) == 3 and parts[1].isdigit() and not pid_alive(int(parts[1])):
             shutil.rmtree(d, ignore_errors=True)
             gone.append(d)
     if gone:
@@ -198,7 +192,20 @@ def sweep_staging(root: Path, slug: str) -> list[Path]:
     return gone
 
 
+def digest(path: Path) -> str:
+    """sha256 over the sorted relative paths and contents of a folder (the outputs are content-deterministic)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage) -> None:
+    if not stage.report:
+        run.set_tag(layout.DIGEST_TAG, digest(io.out))
     run.log_metrics({**{k: v for k, v in metrics.items() if v is not None}, "wall_time_s": wall})
     for name, (steps, vals) in io.curves.items():
         run.log_curve(name, steps, vals)
@@ -264,7 +271,6 @@ def _finalise(root: Path, paper: Paper, stage: Stage, item: str | None, io: Stag
         dest = layout.report_dir(root, paper.slug)
         moves += [(io.out / name, dest / name) for name in layout.REPORT_FILES if (io.out / name).exists()]
     else:
-        save_json_atomic(io.out / layout.RUN_FILE, info)
         moves.append((io.out, layout.out_dir(root, paper.slug, stage.name, item)))
     if stage.curves:
         io.plots.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import UserError
+from .procs import pid_alive
 
 log = logging.getLogger("paperflow.tracking")
 PIPELINE_ENV = "PAPERFLOW_PIPELINE_ID"
@@ -82,16 +83,6 @@ def _owner_tags() -> dict[str, str]:
     return {"paperflow.host": socket.gethostname(), "paperflow.pid": str(os.getpid())}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_dead_runs(root: Path, papers: list[str]) -> list[str]:
     """Runs still RUNNING whose owning process (on this host) is gone, e.g. after `kill -9`, become KILLED."""
     mlflow = _mlflow(root)
@@ -102,7 +93,7 @@ def reap_dead_runs(root: Path, papers: list[str]) -> list[str]:
     for run in client.search_runs(exps, filter_string=f"attributes.status = 'RUNNING' and "
                                                       f"tags.`paperflow.host` = '{host}'", max_results=500):
         pid = run.data.tags.get("paperflow.pid", "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             client.set_terminated(run.info.run_id, "KILLED")
             reaped.append(run.info.run_id)
     if reaped:
@@ -144,6 +135,20 @@ def pipeline_id() -> str:
     return f"stage-{uuid.uuid4().hex[:12]}"
 
 
+def execution_tags(root: Path, slug: str) -> dict[str, str]:
+    """Profile and seed of a paper's pipeline execution (for the parent run's name and tags)."""
+    from .params import read_yaml
+
+    section = read_yaml(root / "params.yaml").get(slug) or {}
+    return {"profile": str(section.get("profile", "default")), "seed": str(section.get("seed", 0))}
+
+
+def parent_name(paper: str, tags: dict[str, str]) -> str:
+    """What tells pipeline executions apart in the runs list: paper, profile, seed and trigger."""
+    bits = [f"{paper}-pipeline"] + [f"{k}={tags[k]}" for k in ("profile", "seed", "via") if tags.get(k)]
+    return " ".join(bits)
+
+
 def find_or_create_parent(root: Path, paper: str, pid: str, tags: dict[str, str]) -> str:
     mlflow = _mlflow(root)
     exp_id = _experiment_id(mlflow, paper)
@@ -152,13 +157,52 @@ def find_or_create_parent(root: Path, paper: str, pid: str, tags: dict[str, str]
                                max_results=1)
     if found:
         return found[0].info.run_id
-    run = client.create_run(exp_id, run_name=f"{paper}-pipeline", tags={
+    run = client.create_run(exp_id, run_name=parent_name(paper, tags), tags={
         "paperflow.pipeline_id": pid, "paperflow.role": "pipeline", "paper": paper, **_owner_tags(), **tags})
     return run.info.run_id
 
 
 def end_parent(root: Path, run_id: str, status: str = "FINISHED") -> None:
     _mlflow(root).MlflowClient().set_terminated(run_id, status)
+
+
+def finish_parent(root: Path, paper: str, run_id: str, ok: bool) -> str:
+    """Close a pipeline execution's parent run: deleted when no stage ran (a no-op execution), FAILED when the
+    execution or any child failed, else FINISHED with the paper's verdict counts logged on it (so the compare view
+    lines executions up). Returns the status ("DELETED" for a no-op)."""
+    import json
+
+    from mlflow.entities import Metric
+
+    from .layout import metrics_file
+
+    mlflow = _mlflow(root)
+    client = mlflow.MlflowClient()
+    exp = client.get_run(run_id).info.experiment_id
+    children = client.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'")
+    if ok and not children:
+        client.delete_run(run_id)
+        return "DELETED"
+    status = "FINISHED" if ok and all(c.info.status == "FINISHED" for c in children) else "FAILED"
+    report = metrics_file(root, paper, "report")
+    if report.exists():
+        counts = {k: float(v) for k, v in json.loads(report.read_text()).items() if isinstance(v, (int, float))}
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in counts.items()])
+    client.set_terminated(run_id, status)
+    return status
+
+
+def run_with_digest(root: Path, paper: str, digest: str) -> str | None:
+    """The newest FINISHED stage run whose output folder had this content digest (None if untracked or unknown)."""
+    mlflow = _mlflow(root)
+    exp = mlflow.get_experiment_by_name(paper)
+    if exp is None:
+        return None
+    runs = mlflow.MlflowClient().search_runs([exp.experiment_id], filter_string=(
+        f"tags.`output.digest` = '{digest}' and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
 
 
 class StageRun:
@@ -181,8 +225,15 @@ class StageRun:
         for i in range(0, len(ms), 1000):
             client.log_batch(self.run_id, metrics=ms[i:i + 1000])
 
+    def set_tag(self, key: str, value: str) -> None:
+        self.mlflow.MlflowClient().set_tag(self.run_id, key, value)
+
     def log_model(self, model, name: str) -> None:
-        self.mlflow.pytorch.log_model(model, name=name, serialization_format="pickle", pip_requirements=PIP_REQS)
+        import warnings
+
+        with warnings.catch_warnings():   # mlflow warns on every pickle-format save; the format is chosen (STACK 4.3)
+            warnings.simplefilter("ignore")
+            self.mlflow.pytorch.log_model(model, name=name, serialization_format="pickle", pip_requirements=PIP_REQS)
 
     def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir():
@@ -194,7 +245,12 @@ class StageRun:
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
 
-        ds = MetaDataset(source=resolve_dataset_source(str(path.resolve())), name=name, digest=digest or "unknown")
+        import warnings
+
+        with warnings.catch_warnings():   # "can be interpreted in multiple ways": two local sources, same class
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(path.resolve()))
+        ds = MetaDataset(source=source, name=name, digest=digest or "unknown")
         self.mlflow.log_input(ds, context=context, tags={"dvc.md5": digest or "unknown"})
 
 
