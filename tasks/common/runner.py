@@ -123,20 +123,20 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
                  out=staging / "out", plots=staging / "plots", seed_base=int(getattr(p, "seed", 0)),
                  paper_seed=pseed, after=stage.after,
                  items_of={s.name: s.items for s in paper.stages}, log=logging.getLogger(f"paperflow.{where}"))
-    io.out.mkdir(parents=True)
-    if stage.report:
-        (io.out / "figures").mkdir()
-    tags = {"paper": paper.slug, "stage": stage.name, "item": item or "", "dvc.stage": paper.dvc_names(stage)[0]
-            if not item else f"{paper.slug}_{stage.name}@{item}", "git.commit": git_commit(root),
-            "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed)}
-    if item is not None:
-        tags.update({f"item.{k}": str(v) for k, v in stage.item(item).fields.items()})
-    if track:   # lineage follows the data: the run that produced each upstream folder, found by its content digest
-        up_runs = {layout.stage_key(n, it): tracking.run_with_digest(root, paper.slug, digest(path))
-                   for n, it, path in ups}
-        tags.update({f"upstream.{k}": v for k, v in up_runs.items() if v})
-        tags["upstream_run_ids"] = ",".join(sorted({v for v in up_runs.values() if v}))
     try:
+        io.out.mkdir(parents=True)
+        if stage.report:
+            (io.out / "figures").mkdir()
+        tags = {"paper": paper.slug, "stage": stage.name, "item": item or "", "dvc.stage": paper.dvc_names(stage)[0]
+                if not item else f"{paper.slug}_{stage.name}@{item}", "git.commit": git_commit(root),
+                "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed)}
+        if item is not None:
+            tags.update({f"item.{k}": str(v) for k, v in stage.item(item).fields.items()})
+        if track:   # lineage follows the data: the run that produced each upstream folder, found by its content digest
+            up_runs = {layout.stage_key(n, it): tracking.run_with_digest(root, paper.slug, digest(path))
+                       for n, it, path in ups}
+            tags.update({f"upstream.{k}": v for k, v in up_runs.items() if v})
+            tags["upstream_run_ids"] = ",".join(sorted({v for v in up_runs.values() if v}))
         t0 = time.perf_counter()
         log.info("%s: start (params %s)", where, tags["params.hash"])
         if track:   # the outputs move into place inside the run: a failure to write them marks the run FAILED
