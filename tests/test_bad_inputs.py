@@ -250,3 +250,14 @@ def test_a_failure_while_moving_outputs_keeps_the_old_ones_and_fails_the_run(tmp
     assert runs[0].info.status == "FAILED"
     assert (root / "reports/mdm/metrics/prepare.json").read_text() == metrics_before
     assert not list((root / "outputs/mdm").glob(".tmp-*")) and not list((root / "outputs/mdm").glob(".old-*"))
+
+
+def test_index_is_skipped_while_a_registered_paper_has_not_run(tmp_path):
+    """A just-scaffolded paper has no claims.json; `paperflow run P` must not fail on the suite index then."""
+    from tasks.common.index import unreported
+
+    root = make_root(tmp_path, ["mdm"])
+    assert "mdm" in unreported(root)
+    (root / "reports/mdm").mkdir(parents=True)
+    (root / "reports/mdm/claims.json").write_text("{}")
+    assert "mdm" not in unreported(root)

@@ -8,6 +8,12 @@ from . import layout
 from .registry import all_papers
 
 
+def unreported(root: Path) -> list[str]:
+    """Registered papers without a claims.json yet (e.g. just scaffolded): the suite index cannot be rebuilt by DVC
+    until they have run (its deps are every paper's claims and timings)."""
+    return [p.slug for p in all_papers() if not (layout.report_dir(root, p.slug) / "claims.json").exists()]
+
+
 def paper_wall_time(root: Path, slug: str) -> float:
     tdir = layout.report_dir(root, slug) / "timing"
     return sum(json.loads(f.read_text())["wall_time_s"] for f in sorted(tdir.glob("*.json"))) if tdir.is_dir() else 0.0
