@@ -23,7 +23,7 @@ def _stage_runs(uri):
 
 
 def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri):
-    proc = run([sys.executable, "-m", "tasks", "run", "mdm"], repo_copy)
+    proc = run([sys.executable, "-m", "tasks", "run", "mdm", "--via", "dvc"], repo_copy)
     claims = json.loads((repo_copy / "reports/mdm/claims.json").read_text())
     assert [c["id"] for c in claims["claims"]] == ["C1", "C2", "C3", "C4"]
     assert all(c["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and c["reason"] for c in claims["claims"])
@@ -89,7 +89,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
                                "print('held', flush=True); time.sleep(6); lk.unlock()"],
                               cwd=repo_copy, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    waited = run([sys.executable, "-m", "tasks", "run", "mdm"], repo_copy)
+    waited = run([sys.executable, "-m", "tasks", "run", "mdm", "--via", "dvc"], repo_copy)
     assert holder.wait() == 0 and "Unable to acquire lock" not in waited.stderr
 
     # `dvc plots show` renders with no network: the offline template inlines Vega (installed by setup from npm).

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]   # one ephemeral server per worker
 
 
 def test_paper_flow_runs_stages_and_records_lineage(repo_copy, mlflow_uri, prefect_harness):
@@ -21,6 +21,11 @@ def test_paper_flow_runs_stages_and_records_lineage(repo_copy, mlflow_uri, prefe
     assert set(result) == {"mdm_check", "mdm_prepare", "mdm_sweep", "mdm_train@dense", "mdm_train@sparse",
                            "mdm_evaluate", "mdm_report"}
     assert set(result.values()) == {"ran"}
+    from tasks.common import runlog
+
+    log, events = runlog.latest(repo_copy, "prefect")
+    assert {e["stage"] for e in events if e.get("event") == "stage"} == set(result)
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "FINISHED" and events[-1]["jobs"] >= 1
     assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout
     assert json.loads((repo_copy / "reports/mdm/claims.json").read_text())["claims"][0]["id"] == "C1"
 

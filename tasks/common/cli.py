@@ -79,12 +79,19 @@ def cmd_run(a: argparse.Namespace) -> None:
     if a.profile and set_values(root / "params.yaml", [([p.slug, "profile"], a.profile) for p in papers]):
         logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
                      a.profile, ", ".join(p.slug for p in papers))
-    if a.via == "prefect":
+    started = time.time()
+    if a.via == "prefect":   # the flow records the execution (MLflow parents, run log) itself
         from flows.pipeline import paper_flow, suite_flow
 
-        suite_flow(force=a.force) if a.target == "all" else paper_flow(a.target, force=a.force)
+        try:
+            suite_flow(force=a.force) if a.target == "all" else paper_flow(a.target, force=a.force)
+        except Exception as e:  # noqa: BLE001 - the flow has logged the failing stage; one line and the summary
+            logging.error("failed: %s", str(e).splitlines()[0][:300])
+            _summary(root, papers, started)
+            raise SystemExit(1) from None
+        _summary(root, papers, started)
         return
-    pid, started = f"cli-{uuid.uuid4().hex[:12]}", time.time()
+    pid = f"cli-{uuid.uuid4().hex[:12]}"
     parents = {p.slug: tracking.find_or_create_parent(root, p.slug, pid, {"via": "dvc", **tracking.execution_tags(root, p.slug)})
                for p in papers}
     force = ["-f"] if a.force else []
@@ -107,6 +114,10 @@ def cmd_run(a: argparse.Namespace) -> None:
             break
     for slug, run_id in parents.items():
         tracking.finish_parent(root, slug, run_id, ok=rc == 0)
+    from . import runlog
+
+    runlog.record(root, pid, event="end", via="dvc", target=a.target, status="FAILED" if rc else "FINISHED",
+                  jobs=1, wall_s=round(time.time() - started, 3))
     _summary(root, papers, started)
     if rc:
         raise SystemExit(rc)
@@ -166,6 +177,18 @@ def cmd_compare(a: argparse.Namespace) -> None:
     from .registry import get_paper
 
     print(table(_root(), get_paper(a.paper).slug, a.revs, a.keys))
+
+
+def cmd_bench(a: argparse.Namespace) -> None:
+    from . import bench
+    from .io import save_json_atomic
+    from .registry import get_paper
+
+    root = _root()
+    get_paper(a.paper)
+    res = bench.run(root, a.paper)
+    save_json_atomic(root / "reports" / "bench.json", res)
+    print(bench.table(res))
 
 
 def cmd_new(a: argparse.Namespace) -> None:
@@ -259,7 +282,9 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="run a paper's pipeline (or all) through DVC or Prefect")
     sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.add_argument("--profile", choices=PROFILES, help="set <paper>.profile in params.yaml first")
-    sp.add_argument("--via", choices=["dvc", "prefect"], default="dvc")
+    sp.add_argument("--via", choices=["prefect", "dvc"], default="prefect",
+                    help="prefect (default): independent stages side by side, one per core (PAPERFLOW_JOBS); "
+                         "dvc: one plain `dvc repro`, stages one at a time")
     sp.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
     sp.set_defaults(fn=cmd_run)
     sp = sub.add_parser("report", help="write reports/index.md from every paper's claims")
@@ -276,6 +301,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("revs", nargs="*", help="experiment names (`dvc exp show`) or git revisions")
     sp.add_argument("--keys", type=int, default=2, help="measured numbers shown per claim")
     sp.set_defaults(fn=cmd_compare)
+    sp = sub.add_parser("bench", help="machine-independent ratios: parallelism, fixed costs, trainer, PIE")
+    sp.add_argument("--paper", default="mdm", help="whose params-check stage times the no-op stage")
+    sp.set_defaults(fn=cmd_bench)
     sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, dvc.yaml")
     sp.add_argument("slug", help="the paper's short name (lowercase identifier)")
     sp.set_defaults(fn=cmd_new)
