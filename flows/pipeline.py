@@ -79,7 +79,9 @@ def dvc_stage(name: str, root: str, pipeline_id: str, force: bool = False, timed
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     logger = get_run_logger()
-    logger.info("%s\n%s", " ".join(cmd), proc.stdout[-3000:])
+    said = [x for x in proc.stdout.splitlines() if x.startswith(("Running stage", "Stage ")) or "skipping" in x]
+    logger.info("%s: %s", " ".join(cmd), " | ".join(said) or proc.stdout[-300:])
+    logger.debug("%s", proc.stdout[-3000:])
     state = "skipped" if "didn't change, skipping" in proc.stdout or "is cached" in proc.stdout else "ran"
     runlog.record(Path(root), pipeline_id, event="stage", stage=name, state=state if not proc.returncode
                   else "failed", wall_s=round(wall, 3))
@@ -132,6 +134,7 @@ def paper_flow(paper: str, force: bool = False, root: str | None = None, index: 
     rootp = Path(root) if root else layout.repo_root()
     tracking.ensure_store(rootp, [p.slug])
     tracking.reap_dead_runs(rootp, [p.slug])
+    tracking.mark_ready(rootp)
     pipeline_id = f"flow-{uuid.uuid4().hex[:12]}"
     parent = tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {"via": "prefect",
                                                                          **tracking.execution_tags(rootp, p.slug)})
@@ -157,6 +160,7 @@ def suite_flow(force: bool = False, root: str | None = None) -> dict[str, dict[s
     papers = all_papers()
     tracking.ensure_store(rootp, [p.slug for p in papers])
     tracking.reap_dead_runs(rootp, [p.slug for p in papers])
+    tracking.mark_ready(rootp)
     pipeline_id, t0 = f"flow-{uuid.uuid4().hex[:12]}", time.perf_counter()
     parents = {p.slug: tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {
         "via": "prefect", **tracking.execution_tags(rootp, p.slug)}) for p in papers}

@@ -33,6 +33,12 @@ def _private_homes(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _no_inherited_store_mark(monkeypatch):
+    """A flow run in-process marks its store ready for its stage processes; no later test may inherit that."""
+    monkeypatch.delenv("PAPERFLOW_STORE_READY", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _one_torch_thread():
     """In-process stages run with one torch thread, as the runner sets for stage processes (tiny ops; OpenMP
     spinning thrashes when the two cores are shared)."""

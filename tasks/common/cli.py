@@ -76,6 +76,7 @@ def cmd_run(a: argparse.Namespace) -> None:
     validate_all(root, papers, a.profile)                       # 1. the input, as it will be
     tracking.ensure_store(root, [p.slug for p in papers])       # 2. the store (server reachable, migrated once)
     tracking.reap_dead_runs(root, [p.slug for p in papers])
+    tracking.mark_ready(root)                                   # 3. so no stage process redoes 2.
     if a.profile and set_values(root / "params.yaml", [([p.slug, "profile"], a.profile) for p in papers]):
         logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
                      a.profile, ", ".join(p.slug for p in papers))
@@ -327,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # before numpy/torch load
         os.environ.setdefault(var, os.environ.get("PAPERFLOW_THREADS", "1"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)        # Prefect's API client logs every request at INFO
     a = parser().parse_args(argv)
     try:
         a.fn(a)

@@ -7,6 +7,7 @@ complete.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -38,17 +39,25 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: dvc.lock (thousands of lines) in 1/4 the time
+
+
+@functools.lru_cache(maxsize=8)
+def _tracked_md5s(path: str, mtime_ns: int) -> dict[str, str]:
+    """{out path: md5} of a dvc.lock or .dvc file, parsed once per process and file version."""
+    doc = yaml.load(Path(path).read_text(), Loader=_LOADER) or {}
+    entries = [o for st in (doc.get("stages") or {}).values() for o in st.get("outs", [])] + doc.get("outs", [])
+    return {o.get("path", "").rstrip("/"): o.get("md5") for o in entries}
+
+
 def dvc_hash(root: Path, path: Path) -> str | None:
     """The DVC md5 of a tracked path, from dvc.lock (stage outs) or data.dvc."""
     rel = path.relative_to(root).as_posix().rstrip("/")
     for f in (root / "dvc.lock", root / "data.dvc"):
-        if not f.exists():
-            continue
-        doc = yaml.safe_load(f.read_text()) or {}
-        entries = [o for st in (doc.get("stages") or {}).values() for o in st.get("outs", [])] + doc.get("outs", [])
-        for o in entries:
-            if o.get("path", "").rstrip("/") == rel:
-                return o.get("md5")
+        if f.exists():
+            md5 = _tracked_md5s(str(f), f.stat().st_mtime_ns).get(rel)
+            if md5 is not None:
+                return md5
     return None
 
 
@@ -114,8 +123,9 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
     if track:
         from . import tracking
 
-        tracking.ensure_store(root, [paper.slug])        # server reachable, store migrated (under a file lock)
-        tracking.reap_dead_runs(root, [paper.slug])       # runs left RUNNING by a killed process -> KILLED
+        if not tracking.store_ready(root):                # `paperflow run` / the flow did both before the fan-out
+            tracking.ensure_store(root, [paper.slug])    # server reachable, store migrated (under a file lock)
+            tracking.reap_dead_runs(root, [paper.slug])   # runs left RUNNING by a killed process -> KILLED
     sweep_staging(root, paper.slug)
 
     staging = root / "outputs" / paper.slug / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -22,6 +22,7 @@ from .procs import pid_alive
 
 log = logging.getLogger("paperflow.tracking")
 PIPELINE_ENV = "PAPERFLOW_PIPELINE_ID"
+READY_ENV = "PAPERFLOW_STORE_READY"     # set by an entry point that created the store and reaped dead runs
 PIP_REQS = ["torch==2.13.0"]
 
 
@@ -77,6 +78,15 @@ def ensure_store(root: Path, papers: list[str]) -> str:
             raise UserError(f"MLflow store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}; "
                             "check MLFLOW_TRACKING_URI (unset it to use the embedded sqlite store)") from None
     return uri
+
+
+def mark_ready(root: Path) -> None:
+    """Stage processes started from here (through dvc) may skip ensure_store/reap_dead_runs: done once, up front."""
+    os.environ[READY_ENV] = tracking_uri(root)
+
+
+def store_ready(root: Path) -> bool:
+    return os.environ.get(READY_ENV) == tracking_uri(root)
 
 
 def _owner_tags() -> dict[str, str]:
