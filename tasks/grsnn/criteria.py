@@ -88,9 +88,12 @@ def g5_params(ratio_k1: float, extra: dict | None = None) -> Verdict:
                  {"params_ratio_k1": ratio_k1, **(extra or {})})
 
 
-def g6_inductive() -> Verdict:
+def g6_inductive(transductive_mrr: float | None = None) -> Verdict:
+    """Optional claim, not run: the transductive MRR (the criterion's denominator) is reported, the inductive one
+    is missing."""
     return inconclusive("G6", "optional claim not run: the inductive K1 split (6 training, 2 unseen families) is not "
-                        "built in this reproduction")
+                        "built in this reproduction", {"transductive_mrr_grsnn": transductive_mrr,
+                                                       "inductive_mrr_grsnn": None})
 
 
 def at_scale(v: Verdict, profile: str) -> Verdict:

@@ -76,7 +76,7 @@ def run(p: ReportParams, io) -> dict[str, float]:
                        "grsnn_acs_per_query": en["grsnn_acs_per_query"], "nbfnet_macs_per_query": en["nbfnet_macs_per_query"]}),
           K.g5_params(pa["ratio_k1"], {"params_ratio_fb15k237": pa["ratio_fb15k237"], "params_grsnn_k1": pa["k1"]["grsnn"],
                                        "params_nbfnet_k1": pa["k1"]["nbfnet"]}),
-          K.g6_inductive()]
+          K.g6_inductive(mean["grsnn"])]
     vs = [K.at_scale(v, io.profile) for v in vs]
     figs = io.out / "figures"
     sections = ["## Figures", "", fig_g1(per_seed, ceil, figs), fig_g2(rr, p, figs), fig_g3(items, figs),

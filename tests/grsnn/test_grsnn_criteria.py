@@ -46,7 +46,8 @@ def test_g4_g5_g6_branches():
     assert K.g4_energy(0.8, None, None).verdict == "INCONCLUSIVE"
     assert K.g5_params(4.3).verdict == "PASS" and K.g5_params(3.9).verdict == "FAIL"
     assert K.g5_params(4.3).gates == []
-    assert K.g6_inductive().verdict == "INCONCLUSIVE"
+    v = K.g6_inductive(0.9)
+    assert v.verdict == "INCONCLUSIVE" and v.measured == {"transductive_mrr_grsnn": 0.9, "inductive_mrr_grsnn": None}
 
 
 def test_smoke_is_reported_inconclusive():
