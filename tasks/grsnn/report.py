@@ -100,8 +100,8 @@ def fig_g1(per_seed, ceil, figs) -> str:
         ax[0].scatter([i] * len(per_seed[a]), per_seed[a], color="k", s=10, zorder=3)
     ax[0].axhline(ceil["blind_test"]["mrr"], ls="--", color="C3", label="relation-blind ceiling")
     ax[0].axhline(K.FLOOR_MRR, ls=":", color="k", label="sanity floor")
-    ax[0].set(xticks=range(len(arms)), xticklabels=[ARM_NAMES[a] for a in arms], ylim=(0, 1.05),
-              ylabel="K1 test MRR (filtered, pessimistic)", title="G1: delays vs relation-blind")
+    ax[0].set(xticks=range(len(arms)), xticklabels=[ARM_NAMES[a].replace("-", "-\n", 1) for a in arms],
+              ylim=(0, 1.05), ylabel="K1 test MRR (filtered, pessimistic)", title="G1: delays vs relation-blind")
     ax[0].legend(fontsize=7)
     return plotting.save(fig, figs / "g1_mrr_by_arm.png")
 
