@@ -120,3 +120,11 @@ def test_trainer_matches_a_hand_loop_in_work():
     r = bench.trainer_vs_hand(threads=1, steps=3, rounds=1)
     assert r["fit_steps_per_s"] > 0 and r["hand_steps_per_s"] > 0 and r["fit_vs_hand"] > 0
     assert bench.step_flops() > 1e6
+
+
+def test_timed_stages_exist():
+    from flows.pipeline import TIMED
+    from tasks.common.registry import all_papers
+
+    names = {n for p in all_papers() for s in p.stages for n in p.dvc_names(s)}
+    assert TIMED and TIMED <= names

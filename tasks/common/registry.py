@@ -78,7 +78,6 @@ class Stage:
     data: bool = False                   # reads data/ (tracked by data.dvc)
     curves: bool = False                 # logs per-step curves (declared as DVC plots)
     report: bool = False                 # the report stage: writes reports/<slug>/
-    timed: bool = False                  # its metrics are wall-clock times: run with no other stage beside it
     desc: str = ""
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ PAPER = Paper(
               desc="tiny RoPE decoder LM, LM loss on whole files"),
         Stage("evaluate", "tasks.pie.evaluate:run", P.EvaluateParams, after=("prepare", "train"),
               desc="EM / ES / agreement / KL / key cosines / update FLOPs and latency of each method"),
-        Stage("benchmark", "tasks.pie.benchmark:run", P.BenchmarkParams, timed=True,
+        Stage("benchmark", "tasks.pie.benchmark:run", P.BenchmarkParams,
               desc="update FLOPs and wall clock vs context length on a random-init timing model"),
         Stage("report", "tasks.pie.report:run", P.ReportParams, after=("evaluate", "benchmark"), report=True,
               desc="verdicts P1-P4, figures, report.md"),
