@@ -5,11 +5,13 @@ transformer (d=64, 2 layers, 4 heads, FFN 256, learned absolute positions, L_max
 built on tasks/common/nn.py) is trained on fresh samples of the synthetic language with the MDLM
 objective (Sahoo et al., loglinear schedule alpha_t = 1 - t):
 
-    t ~ U(1e-3, 1); mask each real token with probability t; loss = sum over masked real tokens of
-    CE / t, divided by the number of real tokens (the continuous-time NELBO per token).
+    t ~ U(1e-3, 1) (i.i.d., or stratified over the batch: same marginal, lower variance); mask each real token
+    with probability t; loss = sum over masked real tokens of CE / t, divided by the number of real tokens (the
+    continuous-time NELBO per token).
 
-Vocabulary: the V real tokens 0..V-1, MASK = V, PAD = V+1. Lengths are mixed ({16, 32, 64}) and padded
-to L_max; pads are excluded from attention keys and from the loss. The head predicts only real
+Vocabulary: the V real tokens 0..V-1, MASK = V, PAD = V+1. Lengths are mixed ({16, 32, 64}): per sequence
+and padded to L_max (pads excluded from attention keys and from the loss), or one length per batch with the
+same token count and no pads. The head predicts only real
 tokens at the loss and at sampling (mask/pad logits are sliced off). Deviations: model size, data and
 training budget are the sheet's CPU stand-ins, not the paper's (unknown) settings.
 """
@@ -26,7 +28,7 @@ from tasks.common.nn import Transformer
 
 from .languages import sample_direct
 
-__all__ = ["MDM", "mdlm_loss", "make_batch_sampler", "model_denoiser"]
+__all__ = ["MDM", "sample_t", "mdlm_loss", "make_batch_sampler", "model_denoiser"]
 
 
 class MDM(nn.Module):
@@ -43,18 +45,32 @@ class MDM(nn.Module):
         return self.net(tokens, key_pad=pad_mask)[..., : self.V]
 
 
+def sample_t(B: int, generator: torch.Generator | None = None, t_min: float = 1e-3,
+             how: str = "uniform") -> torch.Tensor:
+    """(B,) diffusion times in [t_min, 1): i.i.d. uniform, or "stratified" (low-discrepancy: one uniform offset u,
+    t_i from (u + i) / B over a random permutation of i, so every batch covers [t_min, 1) evenly; same marginal)."""
+    if how == "uniform":
+        u = torch.rand(B, generator=generator)
+    elif how == "stratified":
+        u = (torch.rand(1, generator=generator) + torch.randperm(B, generator=generator) / B) % 1.0
+    else:
+        raise ValueError(f"unknown t sampling {how!r}; expected uniform or stratified")
+    return t_min + (1.0 - t_min) * u
+
+
 def mdlm_loss(model: MDM, x: torch.Tensor, pad_mask: torch.Tensor, generator: torch.Generator | None = None,
-              t_min: float = 1e-3) -> torch.Tensor:
+              t_min: float = 1e-3, t_sampling: str = "uniform") -> torch.Tensor:
     """MDLM loss (1/t-weighted CE on masked real tokens, per real token) of clean x (B, T) -> scalar.
 
-    x holds real tokens where ``pad_mask`` (B, T) is False; its values at pads are ignored.
+    x holds real tokens where ``pad_mask`` (B, T) is False; its values at pads are ignored. ``t_sampling``:
+    see ``sample_t``. A batch without pads skips the attention key mask (same result, faster).
     """
     B, T = x.shape
     real = ~pad_mask  # (B, T)
-    t = t_min + (1.0 - t_min) * torch.rand(B, generator=generator)  # (B,)
+    t = sample_t(B, generator, t_min, t_sampling)  # (B,)
     masked = (torch.rand(B, T, generator=generator) < t[:, None]) & real  # (B, T)
     inp = torch.where(masked, model.mask_id, torch.where(real, x, model.pad_id))  # (B, T)
-    logits = model(inp, pad_mask)  # (B, T, V)
+    logits = model(inp, pad_mask if bool(pad_mask.any()) else None)  # (B, T, V)
     target = torch.where(real, x, 0)  # pads get a dummy target, weighted 0 below
     ce = F.cross_entropy(logits.reshape(B * T, -1), target.reshape(-1), reduction="none").view(B, T)
     weight = masked.float() / t[:, None]  # (B, T)
@@ -62,12 +78,15 @@ def mdlm_loss(model: MDM, x: torch.Tensor, pad_mask: torch.Tensor, generator: to
 
 
 def make_batch_sampler(pi: np.ndarray, P: np.ndarray, rng: np.random.Generator, lengths=(16, 32, 64),
-                       L_max: int = 64, pad_id: int | None = None) -> Callable[[int], tuple]:
-    """Fresh training batches: ``fn(batch) -> (x (batch, L_max) long, pad_mask (batch, L_max) bool)``.
+                       L_max: int = 64, pad_id: int | None = None,
+                       per_batch_length: bool = False) -> Callable[[int], tuple]:
+    """Fresh training batches: ``fn(batch) -> (x (n, T) long, pad_mask (n, T) bool)``.
 
-    Each sequence gets a length drawn uniformly from ``lengths``; it is the prefix of a length-L_max
-    chain sample (a prefix of a stationary chain is a sample of the shorter chain). Pads hold
-    ``pad_id`` (default V + 1).
+    Default (per sequence): n = batch, T = L_max; each sequence gets a length drawn uniformly from ``lengths``; it
+    is the prefix of a length-L_max chain sample (a prefix of a stationary chain is a sample of the shorter chain);
+    pads hold ``pad_id`` (default V + 1). ``per_batch_length``: one length L per batch, drawn uniformly, and
+    n = batch * L_max // L sequences of length L without pads (the same token count as a full batch at L_max, none
+    of it spent on pads).
     """
     lens = np.asarray(lengths, dtype=np.int64)
     if lens.max() > L_max:
@@ -75,6 +94,10 @@ def make_batch_sampler(pi: np.ndarray, P: np.ndarray, rng: np.random.Generator, 
     pad = pi.size + 1 if pad_id is None else pad_id
 
     def sample(batch: int):
+        if per_batch_length:
+            L = int(rng.choice(lens))
+            x = sample_direct(pi, P, L, max(1, batch * L_max // L), rng)  # (n, L)
+            return torch.from_numpy(x), torch.zeros(x.shape, dtype=torch.bool)
         x = sample_direct(pi, P, L_max, batch, rng)  # (batch, L_max)
         n = rng.choice(lens, size=batch)  # (batch,)
         pad_mask = np.arange(L_max)[None, :] >= n[:, None]  # (batch, L_max)

@@ -4,6 +4,8 @@ Defaults are the `default` profile; `smoke` and `full` override size knobs only 
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from tasks.common.schema import StageParams, check_heads
@@ -35,9 +37,9 @@ class SweepParams(StageParams):
 
 class TrainParams(StageParams):
     seed: int = Field(0, ge=0, description="model init and data seed")
-    steps: int = Field(2000, ge=1, description="AdamW steps")
-    batch: int = Field(64, ge=1, description="sequences per step")
-    lr: float = Field(1e-3, gt=0, le=1, description="peak learning rate")
+    steps: int = Field(3000, ge=1, description="AdamW steps")
+    batch: int = Field(64, ge=1, description="sequences per step at L_max (per_batch: batch * L_max / L of length L)")
+    lr: float = Field(3e-3, gt=0, le=1, description="peak learning rate")
     warmup: int = Field(100, ge=0, description="linear warm-up steps before cosine decay")
     d_model: int = Field(64, ge=8, description="width")
     layers: int = Field(2, ge=1, description="transformer blocks")
@@ -45,6 +47,10 @@ class TrainParams(StageParams):
     d_ff: int = Field(256, ge=8, description="feed-forward width")
     lengths: list[int] = Field([16, 32, 64], min_length=1, description="training lengths, mixed (max = L_max)")
     lang_seed: int = Field(0, ge=0, description="which prepared language (index) the model learns")
+    t_sampling: Literal["uniform", "stratified"] = Field("stratified", description="diffusion times: i.i.d. U(1e-3, 1) "
+                                                           "or stratified over the batch (low-discrepancy)")
+    length_batching: Literal["per_sequence", "per_batch"] = Field(
+        "per_batch", description="a length per sequence padded to L_max, or one length per batch (no pads)")
 
     @model_validator(mode="after")
     def _heads(self):
@@ -73,7 +79,7 @@ PROFILES = {
     },
     "full": {
         "sweep": {"samples": 2000},
-        "train": {"steps": 6000},
+        "train": {"steps": 9000},
         "evaluate": {"samples": 2000},
         "report": {"n_boot": 1000},
     },

@@ -11,7 +11,7 @@ from . import params as P
 SEEDS = (0, 1, 2)
 TRAIN_ITEMS = (
     grid(arm=("bp", "dfa", "zo", "opzo"), seed=SEEDS)                                   # D1 + D2, 3 seeds
-    + grid(arm=("opzo_nomom",), seed=SEEDS)                                             # C5, D1
+    + grid(arm=("opzo_nomom", "readout"), seed=SEEDS)                                   # C5, C2 headroom; D1 + D2
     + grid(arm=("opzo_rad", "opzo_sph", "opzo_pre", "opzo_radpre", "opzo_sphpre"), seed=(0,))   # C6, D1
     + grid(arm=("zo_base",), seed=(0,))                                                 # addition, D1
 )

@@ -4,6 +4,9 @@
 - DFA: g_l = B_l e with fixed B_l ~ N(0, 1/m).
 - ZO (single-point, black box L o f): g_l = z_l L(o~) / alpha, from the same noisy single pass (optionally with
   a running-mean loss baseline: an addition, not in the paper).
+- Readout only (a reference, not in the paper): g_l = 0, so the hidden layers keep their initial weights and only
+  the readout learns (exact local gradient). It measures what a frozen random spiking net gives for free, i.e. the
+  cap on any hidden-layer method's gain over another that learns at least the readout (C2 headroom).
 - OPZO: M_l <- lam M_l + (1 - lam) mean_b(z_l o~^T) / alpha (o~: the noisy output; "two_point" uses o~ - o from a
   second, clean pass), g_l = M_l e. M starts at 0; the estimate is bias-corrected by 1 / (1 - lam^n) (as Adam does;
   an addition) and the hidden weights wait `warmup_batches` batches while M fills (sheet, Arms).
@@ -24,13 +27,18 @@ from .snn import Counter, LIF, Net, Noise, Step
 
 @dataclass(frozen=True)
 class Arm:
-    kind: str                      # bp | dfa | zo | opzo
-    main: bool                     # trained on every dataset (else D1 only: ablations)
+    kind: str                      # bp | dfa | zo | opzo | readout
+    main: bool                     # a main arm: trained on every dataset, in the main figure (else an ablation)
     noise_kind: str = "gaussian"
     position: str = "post"
     momentum: bool = True          # OPZO: lam from `tune` (else lam = 0)
     baseline: bool = False         # ZO: running-mean loss baseline
     label: str = ""
+    d2: bool = False               # an ablation also trained on D2 (paired with the main arms' seeds)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return ("d1", "d2") if self.main or self.d2 else ("d1",)
 
 
 ARMS: dict[str, Arm] = {
@@ -38,7 +46,8 @@ ARMS: dict[str, Arm] = {
     "dfa": Arm("dfa", True, label="DFA"),
     "zo": Arm("zo", True, label="ZO single-point"),
     "opzo": Arm("opzo", True, label="OPZO"),
-    "opzo_nomom": Arm("opzo", False, momentum=False, label="OPZO lam=0"),
+    "opzo_nomom": Arm("opzo", False, momentum=False, label="OPZO lam=0", d2=True),
+    "readout": Arm("readout", False, label="readout only (hidden frozen; reference)", d2=True),
     "opzo_rad": Arm("opzo", False, noise_kind="rademacher", label="OPZO rademacher/post"),
     "opzo_sph": Arm("opzo", False, noise_kind="sphere", label="OPZO sphere/post"),
     "opzo_pre": Arm("opzo", False, position="pre", label="OPZO gaussian/pre"),
@@ -81,6 +90,13 @@ class BP(Method):
             counter.feedback_macs += float(e.shape[0] * e.shape[1] * macs)
             counter.layer_backward += passes
         return gs
+
+
+class Readout(Method):
+    """g_l = 0 for every hidden layer: zero hidden gradients, so Adam leaves the hidden weights at their init."""
+
+    def signal(self, net, lif, step, e, loss, o_clean, counter):
+        return [torch.zeros(*e.shape[:2], n) for n in net.sizes[1:]]          # (G, B, n_l)
 
 
 class FixedFeedback(Method):
@@ -155,6 +171,8 @@ def make_method(arm: str, net: Net, *, lam: float, alpha: float, warmup: int, ge
         return BP()
     if a.kind == "dfa":
         return dfa(net, gen)
+    if a.kind == "readout":
+        return Readout()
     if a.kind == "zo":
         return ZO(noise, baseline_decay if a.baseline else None)
     return OPZO(noise, lam if a.momentum else 0.0, warmup)

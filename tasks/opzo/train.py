@@ -1,4 +1,5 @@
-"""Stage `train` (one DVC stage per item "<arm>-s<seed>"): online training of one arm on D1 (and D2 for main arms).
+"""Stage `train` (one DVC stage per item "<arm>-s<seed>"): online training of one arm on D1 (and D2 for main arms,
+OPZO lam = 0 and the readout-only reference).
 
 Every arm shares the initial weights, the data order and the noise stream of its seed (salted by dataset and seed
 only), so arms differ only in the hidden-layer learning signal (methods.py). OPZO's lam and alpha come frozen from
@@ -84,7 +85,7 @@ def run(p: TrainParams, io) -> dict[str, float]:
     arm, s = io.item.arm, io.item.seed
     tuned = io.load_json("tune", "tuned.json")
     data = io.load_npz("prepare", "data.npz")
-    datasets = DATASETS if ARMS[arm].main else ("d1",)
+    datasets = ARMS[arm].datasets
     ckpt_epochs = sorted({1, mid_epoch(p.epochs), p.epochs}) if arm == "opzo" else []
     walls: dict[str, float] = {}
     out: dict[str, float] = {"seed_index": s, "lam": tuned["lam"] if ARMS[arm].momentum else 0.0,

@@ -13,7 +13,7 @@ from scipy import stats as st
 from tasks.mdm.grid import cell_metrics, evaluate_cell, grid_ns
 from tasks.mdm.languages import (dense_bigram, exact_entropy, invalid_pair_rate, invalid_pairs, log_q,
                                  sample_direct, sparse_bigram, stationary)
-from tasks.mdm.model import MDM, make_batch_sampler, mdlm_loss, model_denoiser
+from tasks.mdm.model import MDM, make_batch_sampler, mdlm_loss, model_denoiser, sample_t
 from tasks.mdm.oracle import OracleDenoiser, nearest_revealed, nearest_revealed_at, noisy, power_stack
 from tasks.mdm.sampler import group_sizes, reveal_steps, sample_categorical_f64, sample_mdm
 
@@ -239,6 +239,32 @@ def test_mdlm_loss_ignores_pad_positions():
     x2 = x.clone()
     x2[pad] = 3  # values at pads are ignored
     assert mdlm_loss(m, x2, pad, torch.Generator().manual_seed(0)).item() == loss.item()
+
+
+def test_stratified_t_covers_every_stratum_with_the_uniform_marginal():
+    g = torch.Generator().manual_seed(0)
+    t = sample_t(64, g, how="stratified")
+    assert t.min() >= 1e-3 and t.max() < 1.0
+    u = (t - 1e-3) / (1 - 1e-3)
+    assert sorted(torch.floor(u * 64).long().tolist()) == list(range(64))       # one t per 1/64 stratum
+    many = torch.cat([sample_t(8, g, how="stratified") for _ in range(4000)])
+    assert abs(float(many.mean()) - 0.5005) < 0.01 and abs(float((many < 0.25).float().mean()) - 0.2492) < 0.01
+    with pytest.raises(ValueError, match="unknown t sampling"):
+        sample_t(4, g, how="sobol")
+
+
+def test_per_batch_length_sampler_keeps_the_token_count_and_has_no_pads():
+    pi, P = dense_bigram(0)
+    sampler = make_batch_sampler(pi, P, np.random.default_rng(0), lengths=(16, 32, 64), per_batch_length=True)
+    shapes = set()
+    for _ in range(30):
+        x, pad = sampler(8)
+        assert x.shape[0] * x.shape[1] == 8 * 64 and not pad.any() and x.max() < 8
+        shapes.add(tuple(x.shape))
+    assert shapes == {(32, 16), (16, 32), (8, 64)}
+    m = _tiny_model()
+    loss = mdlm_loss(m, x, pad, torch.Generator().manual_seed(0), t_sampling="stratified")
+    assert torch.isfinite(loss)
 
 
 def test_training_runs_and_model_denoiser_interface():

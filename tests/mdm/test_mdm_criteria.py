@@ -207,3 +207,52 @@ def test_c4_gate_without_the_N_eq_L_cell_at_smallest_L_fails():
     sf = grid(fixed_fn, TLS, [1, 2, 4, 8], metric="ser")
     g = C.c4_gates(grid(lambda N, L: 0.01, TLS, TNS), sf)[-1]
     assert g.name == "SER fixed-count N=L, L=16" and not g.passed and g.measured is None
+
+
+# --- amended C4 (issue 14): PC1 on the excess over the model's own floor Δ_fixed(N = L) --------------------------------
+FLOOR = {16: 0.06, 32: 0.08, 64: 0.095}                # gate-passing floors, above the absolute ε = 0.1 / 2
+
+
+def _amended(ter, floor=FLOOR, fixed_cells=None, dense_fixed=None):
+    tf = grid(lambda N, L: floor[L], TLS, TNS) if dense_fixed is None else dense_fixed
+    sf = grid(fixed_fn, TLS, TNS, metric="ser", **(fixed_cells or {}))
+    gates = C.c4_gates(tf, sf)
+    tt, st = grid(ter, TLS, TNS), grid(ser_fn, TLS, TNS, metric="ser")
+    orig = C.judge_c4(tt, st, sf, (-0.1, 0.1), CI, gates)
+    return C.judge_c4_amended(tt, st, sf, tf, (-0.1, 0.1), CI, gates, orig)
+
+
+def test_excess_over_floor_subtracts_the_N_eq_L_cell_per_L_and_adds_SEs():
+    ex = C.excess_over_floor(grid(lambda N, L: 1.0 / N, TLS, TNS), grid(lambda N, L: FLOOR[L], TLS, TNS))
+    assert ex.delta[0, 2, TNS.index(8)] == pytest.approx(1 / 8 - 0.095)
+    assert ex.se[0, 0, 0] == pytest.approx(math.hypot(0.002, 0.002))
+    assert ex.extra["floor"][0].tolist() == [0.06, 0.08, 0.095]
+    ex = C.excess_over_floor(grid(lambda N, L: 1.0 / N, TLS, TNS), grid(lambda N, L: 0.05, TLS, [1, 2, 4, 8, 16, 32]))
+    assert np.isnan(ex.delta[0, 2]).all() and np.isfinite(ex.delta[0, 1, :6]).all()    # no N = 64 cell: L = 64 nan
+    assert np.isnan(C.excess_over_floor(grid(ter_fn, TLS, TNS), None).delta).all()
+
+
+def test_c4_amended_pass_where_the_absolute_eps_was_unmeasurable():
+    ter = lambda N, L: FLOOR[L] + 1.3 / N                                     # floor + a flat 1.3/N above it
+    v = _amended(ter)
+    assert v.verdict == "PASS" and all(_gates(v).values()) and not _failed(v)
+    assert v.measured["floor_delta_fixed_N_eq_L"] == {"16": 0.06, "32": 0.08, "64": 0.095}
+    stars = set(v.measured["excess_nstar_ter_0.1"].values())                  # 1.3/N = 0.1 at N = 13: same every L
+    assert len(stars) == 1 and 8 < stars.pop() < 16                            # (interpolated on the log2 grid)
+    assert v.amended_from.criterion == C.C4_ORIGINAL and v.amended_from.verdict == "INCONCLUSIVE"   # Δ > 0.1 at L=64
+    v = _amended(lambda N, L: 0.01 + 1.3 / N, floor={16: 0.01, 32: 0.01, 64: 0.01})   # low floor: both agree
+    assert v.verdict == "PASS" and v.amended_from.verdict == "PASS"
+
+
+def test_c4_amended_fail_inconclusive_and_gate():
+    v = _amended(lambda N, L: FLOOR[L] + (1.3 / N) * (4 if L == 64 else 1))   # excess grows with L: FAIL
+    assert v.verdict == "FAIL" and "ter_b_no_growth_in_L" in _failed(v) and "ter_c_nstar_flat" in _failed(v)
+    v = _amended(lambda N, L: FLOOR[L] + 0.3 + 1.3 / N if L == 32 else FLOOR[L] + 1.3 / N)   # never within ε of floor
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "not measurable: N*_TER(0.1) outside the grid at L=[32]"
+    v = _amended(lambda N, L: {16: 0.0855, 32: 0.1043, 64: 0.122}[L] + 1.3 / N,               # committed default run
+                 floor={16: 0.0855, 32: 0.1043, 64: 0.122}, fixed_cells={"16_16": 0.648})
+    assert v.verdict == "INCONCLUSIVE" and v.reason.endswith("(under-trained)") and v.amended_from.verdict == "INCONCLUSIVE"
+    assert sorted(n for n, ok in _gates(v).items() if not ok) == [
+        "SER fixed-count N=L, L=16", "Δ_TER fixed-count N=L, L=32", "Δ_TER fixed-count N=L, L=64"]
+    v = _amended(ter_fn, dense_fixed=grid(lambda N, L: 0.05, TLS, [1, 2, 4]))   # no floor cell: gate fails too
+    assert v.verdict == "INCONCLUSIVE" and not _gates(v)["Δ_TER fixed-count N=L"]

@@ -12,7 +12,8 @@ def check(root, out) -> None:
     tr = out["train-opzo-s0"]
     assert tr["d1_forward_calls_per_batch"] == tr["d1_T"] and tr["d2_forward_calls_per_batch"] == tr["d2_T"]
     assert tr["d1_layer_backward_per_batch"] == 0 and out["train-bp-s0"]["d1_layer_backward_per_batch"] > 0
-    assert "d2_T" not in out["train-opzo_nomom-s1"]                             # ablations: D1 only
+    assert "d2_T" not in out["train-opzo_rad-s0"]                               # ablations: D1 only
+    assert "d2_T" in out["train-opzo_nomom-s1"] and "d2_T" in out["train-readout-s0"]   # C5 on D2, C2 headroom
     assert 0.0 <= out["evaluate"]["acc_opzo_d1_mean"] <= 1.0
     assert len(TRAIN_ITEMS) == sum(k.startswith("train-") for k in out)
     claims = json.loads((root / "reports/opzo/claims.json").read_text())

@@ -180,6 +180,20 @@ def test_dfa_feedback_is_fixed_and_shapes():
     assert [tuple(g.shape) for g in gs] == [(1, 5, 16), (1, 5, 12)]
 
 
+def test_readout_only_arm_keeps_hidden_weights_and_trains_the_readout():
+    gen = torch.Generator().manual_seed(7)
+    net = init_net(8, [16, 12], 4, 2.0, gen)
+    W0, Wo0 = [w.clone() for w in net.Ws], net.Wo.clone()
+    meth = make_method("readout", net, lam=0.9, alpha=0.1, warmup=0, gen=gen)
+    x, y = torch.rand(32, 8, generator=gen), torch.randint(0, 4, (32,), generator=gen)
+    c = Counter()
+    fit(net, meth, x, y, Setup(LIF(), 3, True, 0.05), epochs=2, batch=8, lr=1e-2, data_gen=gen, noise_gen=gen,
+        counter=c, m=4)
+    assert all(torch.equal(a, b) for a, b in zip(W0, net.Ws)) and not torch.equal(Wo0, net.Wo)
+    assert c.layer_backward == 0 and c.feedback_macs == 0
+    assert ARMS["readout"].datasets == ("d1", "d2") == ARMS["opzo_nomom"].datasets and ARMS["opzo_rad"].datasets == ("d1",)
+
+
 def test_zo_signal_and_item_parsing():
     z = torch.randn(1, 3, 4)
     step = Step([torch.zeros(1, 3, 4)], [torch.zeros(1, 3, 4)], [z], torch.zeros(1, 3, 2))

@@ -166,3 +166,60 @@ def test_c7_inconclusive_without_opzo_or_bp_runs():
     for opzo, bp in (([], [run_metrics()]), ([run_metrics()], [])):
         v = K.c7_cost(opzo, bp, T, ANALYTIC)
         assert v.verdict == "INCONCLUSIVE" and v.reason == "OPZO or BP training metrics missing"
+
+
+# --- amended C2 (issue 14): judged where the readout-only arm leaves >= 15 points of headroom -------------------------
+RO = {"d1": 89.0, "d2": 78.1}            # readout-only accuracies: d1 headroom 11 (not judged), d2 21.9 (judged)
+
+
+def test_c2_amended_judges_only_datasets_with_headroom_and_keeps_the_original():
+    v = K.c2_amended({"d1": d(9.0), "d2": d(15.0)}, RO, BP_OK)
+    assert v.verdict == "PASS" and list(v.checks) == ["d2: OPZO - ZO >= +15.0"]
+    assert v.measured["not judged (headroom < 15)"] == ["d1"] and "not judged" in v.reason
+    assert v.measured["d1 headroom 100 - readout-only (points)"] == pytest.approx(11.0)
+    assert v.amended_from.verdict == "FAIL" and v.amended_from.criterion == K.C2_ORIGINAL   # d1 +9 < +15
+    v = K.c2_amended({"d1": d(9.0), "d2": d(14.99)}, RO, BP_OK)
+    assert v.verdict == "FAIL" and failed_checks(v) == ["d2: OPZO - ZO >= +15.0"]
+    assert v.amended_from.verdict == "FAIL"
+    v = K.c2_amended({"d1": d(16.0), "d2": d(20.0)}, {"d1": 85.0, "d2": 70.0}, BP_OK)   # headroom exactly 15: judged
+    assert v.verdict == "PASS" and len(v.checks) == 2 and v.measured["not judged (headroom < 15)"] == []
+    assert v.amended_from.verdict == "PASS" and "not judged" not in v.reason
+
+
+def test_c2_amended_inconclusive_branches():
+    v = K.c2_amended({"d1": d(20.0), "d2": d(20.0)}, {"d1": 89.0, "d2": 90.0}, BP_OK)   # no dataset has headroom
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "no dataset with headroom >= 15 points"
+    assert v.amended_from.verdict == "PASS"
+    v = K.c2_amended({"d1": d(20.0), "d2": d(20.0)}, {"d1": 89.0, "d2": None}, BP_OK)   # readout arm not run
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "readout-only arm missing on d2"
+    v = K.c2_amended({"d1": d(20.0), "d2": None}, RO, BP_OK)
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "OPZO or ZO arm missing on d2"
+    assert v.amended_from.verdict == "INCONCLUSIVE"
+    v = K.c2_amended({"d1": d(9.0), "d2": d(30.0)}, RO, {**BP_OK, "d1": 40.0})       # BP gate still applies
+    assert v.verdict == "INCONCLUSIVE" and failed_gates(v) == ["d1 BP-online accuracy (points)"]
+    assert "not judged" not in v.reason
+
+
+# --- amended C5 (issue 14): D2, >= 3 seed-paired differences; "toward ZO" reported ---------------------------------
+def test_c5_amended_pass_fail_and_reported_toward_zo():
+    v = K.c5_amended(d(3.0), d(5.0), [4.0, 5.0, 6.0], d(25.0), d(30.0), 0.99, BP_OK)
+    assert v.verdict == "PASS" and list(v.checks) == ["d2: mean paired OPZO(lam best) - OPZO(lam 0) >= 5.0"]
+    assert v.measured["d2 paired differences per seed (points)"] == [4.0, 5.0, 6.0]
+    assert v.measured["d2 share of the OPZO - ZO gap lost at lam 0 (reported)"] == pytest.approx(5.0 / 30.0)
+    assert v.measured["d2 OPZO(lam 0) - ZO (points; 'toward ZO', reported)"]["value"] == 25.0
+    assert v.amended_from.verdict == "FAIL" and v.amended_from.criterion == K.C5_ORIGINAL     # d1 +3 < +5
+    v = K.c5_amended(d(6.0), d(4.99), [4.0, 5.0, 5.97], None, None, 0.99, BP_OK)
+    assert v.verdict == "FAIL" and v.amended_from.verdict == "PASS"
+    assert not any("toward" in k for k in v.measured)                                         # ZO arm missing
+    v = K.c5_amended(d(6.0), d(6.0), [6.0] * 3, d(1.0), d(0.0), 0.99, BP_OK)                 # no gap: nan share
+    assert math.isnan(v.measured["d2 share of the OPZO - ZO gap lost at lam 0 (reported)"])
+
+
+def test_c5_amended_inconclusive_branches():
+    v = K.c5_amended(d(6.0), d(9.0), [9.0, 9.0], None, None, 0.99, BP_OK)                   # 2 seeds < 3
+    assert v.verdict == "INCONCLUSIVE" and v.reason == "D2 lam = 0 arm: 2 paired seed(s), needs >= 3"
+    assert v.amended_from.verdict == "PASS"
+    v = K.c5_amended(None, None, None, None, None, 0.99, BP_OK)
+    assert v.verdict == "INCONCLUSIVE" and v.amended_from.verdict == "INCONCLUSIVE"
+    v = K.c5_amended(d(6.0), d(9.0), [9.0] * 3, None, None, 0.99, {"d1": 90.0, "d2": 10.0})
+    assert v.verdict == "INCONCLUSIVE" and failed_gates(v) == ["d2 BP-online accuracy (points)"]
