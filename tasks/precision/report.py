@@ -12,7 +12,8 @@ import numpy as np
 from tasks.common.claims import report
 from tasks.common.stats import bootstrap_ci, spearman
 
-from .criteria import P2_ALPHA, PRIMARY, arm_missing, fp32_gate, judge_mech, judge_p1, judge_p2, judge_p3
+from .criteria import (P1_GATE_KS, P2_ALPHA, PRIMARY, arm_missing, fp32_gate, judge_mech_amended, judge_p1_amended,
+                       judge_p2, judge_p3)
 from .params import ARMS, ReportParams
 
 
@@ -109,7 +110,7 @@ def run(p: ReportParams, io) -> dict[str, float]:
     arms = {a: ev["arms"][a] for a in ARMS if a in ev["arms"]}           # JSON sorts keys; keep the arm order
     ptq["acc"] = {f"int{b}": ptq["acc"][f"int{b}"] for b in ptq["bits"]}
 
-    v_mech = judge_mech(mech, mech_m)
+    v_mech = judge_mech_amended(mech, mech_m)
     acc_fp32 = {k: acc["fp32"][str(k)]["acc"] for k in ks}
     train_gate = fp32_gate(acc_fp32)
     v_p3 = judge_p3(acc_fp32)
@@ -127,10 +128,10 @@ def run(p: ReportParams, io) -> dict[str, float]:
     if PRIMARY in arms:
         t2 = acc[PRIMARY]["2"]
         f2 = acc["fp32"]["2"]
-        v_p1 = judge_p1((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), train_gate)
+        v_p1 = judge_p1_amended((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), acc_fp32)
         v_p2 = judge_p2(gaps[PRIMARY], train_gate, t2["acc"])
     else:
-        v_p1, v_p2 = arm_missing("P1", train_gate), arm_missing("P2", train_gate)
+        v_p1, v_p2 = arm_missing("P1", fp32_gate(acc_fp32, P1_GATE_KS)), arm_missing("P2", train_gate)
 
     figs = _figures(io, mech, ks, {a: acc[a] for a in arms}, {a: g for a, g in gaps.items() if a in arms},
                     {"fp32": acc["fp32"], **ptq["acc"]})
