@@ -32,7 +32,8 @@ def spec_of(prep: dict) -> Spec:
 
 
 def model_size(p: TrainParams, spec: Spec) -> dict:
-    return {"d_model": p.d_model, "layers": p.layers, "heads": p.heads, "d_ff": p.d_ff, "max_len": spec.max_len}
+    return {"d_model": p.d_model, "layers": p.layers, "heads": p.heads, "d_ff": p.d_ff, "max_len": spec.max_len,
+            "coupled": p.coupled}
 
 
 def schedule(p: TrainParams) -> Schedule:
