@@ -44,6 +44,12 @@ def _acc_rows(name: str, table: dict, ks: list[int]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def _yerr(p: np.ndarray, tab: dict, ks: list[int]) -> np.ndarray:
+    """(2, K) error-bar lengths from Wilson bounds, clipped at 0: at acc = 1 the upper bound can be 1 - 1e-16."""
+    err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
+    return np.clip(err, 0, None)
+
+
 def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) -> list[str]:
     from tasks.common.plotting import figure, save
 
@@ -60,15 +66,14 @@ def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) ->
     fig, ax = figure(2)
     for name, tab in acc.items():
         p = np.array([tab[str(k)]["acc"] for k in ks])
-        err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
-        ax[0].errorbar(ks, p, yerr=err, marker="o", ms=3, capsize=2, label=name)
+        ax[0].errorbar(ks, p, yerr=_yerr(p, tab, ks), marker="o", ms=3, capsize=2, label=name)
     ax[0].set(xlabel="summands k (k=2 is ADD)", ylabel="exact match (Wilson 95% CI)", ylim=(-0.02, 1.02),
               title="accuracy vs k per arm")
     ax[0].legend(fontsize=7)
     for name, st in gaps.items():
         g = np.array(st["g"])
         lo, hi = np.array([c[0] for c in st["g_ci"]]), np.array([c[1] for c in st["g_ci"]])
-        ax[1].errorbar(ks, g, yerr=[g - lo, hi - g], marker="o", ms=3, capsize=2,
+        ax[1].errorbar(ks, g, yerr=np.clip([g - lo, hi - g], 0, None), marker="o", ms=3, capsize=2,
                        label=f"fp32 − {name}" + (" (primary)" if name == PRIMARY else ""))
     ax[1].axhline(0, color="k", lw=0.8)
     ax[1].set(xlabel="summands k", ylabel="gap g(k) (bootstrap 95% CI)", title="fp32 minus low precision")
@@ -79,8 +84,7 @@ def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) ->
         fig, ax = figure(1)
         for name, tab in ptq.items():
             p = np.array([tab[str(k)]["acc"] for k in ks])
-            err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
-            ax[0].errorbar(ks, p, yerr=err, marker="o", ms=3, capsize=2, label=name)
+            ax[0].errorbar(ks, p, yerr=_yerr(p, tab, ks), marker="o", ms=3, capsize=2, label=name)
         ax[0].set(xlabel="summands k", ylabel="exact match (Wilson 95% CI)", ylim=(-0.02, 1.02),
                   title="post-training weight quantisation of fp32")
         ax[0].legend(fontsize=7)
