@@ -71,6 +71,8 @@ class TrainParams(StageParams):
     layers: int = Field(3, ge=1, le=24, description="transformer blocks")
     heads: int = Field(4, ge=1, le=32, description="attention heads")
     d_ff: int = Field(192, ge=8, le=8192, description="feed-forward width")
+    curriculum: float = Field(0.5, ge=0, le=1, description="fraction of the steps over which the largest k "
+                              "admitted to training grows linearly from min(ks) to max(ks) (0 = all k from step 0)")
     coupled: bool = Field(True, description="add a digit-significance embedding (position coupling / index hints: "
                           "column j of every operand and the token predicting answer digit j share an id)")
 

@@ -40,6 +40,15 @@ def schedule(p: TrainParams) -> Schedule:
     return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=None)
 
 
+def curriculum_k(p: TrainParams, spec: Spec, step: int) -> int | None:
+    """Largest k admitted at `step`: grows linearly from min(ks) to max(ks) over the first `curriculum` fraction
+    of the steps (None = every k from the start)."""
+    if p.curriculum <= 0:
+        return None
+    lo, hi = min(spec.ks), max(spec.ks)
+    return int(lo + (hi - lo) * min(1.0, step / (p.curriculum * p.steps)))
+
+
 def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: int) -> dict:
     """Train one model; returns {'state': state dict, 'loss': per-step losses, 'wall': s, 'params'}."""
     torch.manual_seed(init_seed)
@@ -47,7 +56,7 @@ def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: i
     rng = np.random.default_rng(data_seed)
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y, mask = training_batch(rng, spec, p.batch)                     # (B, T) each
+        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step))  # (B, T) each
         return F.cross_entropy(model(x)[mask].float(), y[mask])             # answer digits only
 
     t0 = time.perf_counter()
