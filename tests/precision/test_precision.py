@@ -223,7 +223,7 @@ def test_curriculum_admits_k_up_to_the_schedule_and_keeps_answer_width():
     from tasks.precision.train import curriculum_k
     p = TrainParams(steps=100, curriculum=0.5)
     assert [curriculum_k(p, SPEC, s) for s in (0, 25, 50, 99)] == [2, 5, 8, 8]
-    assert curriculum_k(TrainParams(steps=100), SPEC, 0) is None
+    assert curriculum_k(TrainParams(steps=100, curriculum=0.0), SPEC, 0) is None
     x, y, mask = training_batch(np.random.default_rng(0), SPEC, 64, k_max=3)
     assert x.shape[1] == SPEC.seq_len(3) - 1 and (mask.sum(1) == SPEC.ans_bits).all()
     a = training_batch(np.random.default_rng(1), SPEC, 16)                    # k_max=None: the committed stream
