@@ -78,9 +78,12 @@ def answer_mask(lengths: np.ndarray, T: int, ans_bits: int) -> np.ndarray:
     return (pos >= end - ans_bits + 1) & (pos <= end)
 
 
-def training_batch(rng: np.random.Generator, spec: Spec, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fresh mixed-k batch: (inputs (B, T), targets (B, T), loss mask (B, T)), right-padded with PAD."""
-    ks = rng.choice(np.asarray(spec.ks), size=batch)
+def training_batch(rng: np.random.Generator, spec: Spec, batch: int,
+                   k_max: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fresh mixed-k batch: (inputs (B, T), targets (B, T), loss mask (B, T)), right-padded with PAD; k drawn
+    uniformly from spec.ks (those <= k_max when given: a curriculum over k; the answer width stays spec's)."""
+    pool = [k for k in spec.ks if k_max is None or k <= k_max] or [min(spec.ks)]
+    ks = rng.choice(np.asarray(pool), size=batch)
     T1 = spec.seq_len(int(ks.max()))
     seqs = np.full((batch, T1), PAD, dtype=np.int64)
     lengths = np.zeros(batch, dtype=np.int64)

@@ -30,7 +30,7 @@ from torch import nn
 from tasks.common.nn import Block, MultiHeadAttention, Transformer, count_params
 from tasks.common.quant import FP32_BITS, fake_quant
 
-from .data import VOCAB
+from .data import EQ, PLUS, VOCAB
 
 ARM_BITS = {"fp32": None, "fq8": 8, "fq4": 4, "bf16_pure": None}
 
@@ -74,15 +74,54 @@ class FQBlock(Block):
         return x + self.ff(self.ln2(x))                                      # rounded by the model's act_fn
 
 
+def coupled_ids(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) tokens -> (B, T) ids of the digit-significance ("index hint") embedding: position coupling (Cho et al.
+    2024, "Position Coupling"): a digit of significance j in any operand gets id j + 1; '=' gets 1 and answer digit
+    s_i gets i + 2, i.e. the token that *predicts* answer digit j carries the id of the operand digits of column j;
+    '+' gets 0. Answer-segment tokens ('=' and after) are told apart from operand tokens: id * 2 + 1 vs id * 2."""
+    B, T = tokens.shape
+    t = torch.arange(T, device=tokens.device).expand(B, T)
+    is_sep = (tokens == PLUS) | (tokens == EQ)
+    last_sep = torch.where(is_sep, t, torch.full_like(t, -1)).cummax(dim=1).values   # last separator at or before t
+    in_ans = torch.cumsum((tokens == EQ).long(), dim=1) > 0                          # '=' and everything after it
+    j = t - last_sep - 1                                                             # index within the segment
+    sig = torch.where(in_ans, j + 2, j + 1)                                          # answer digit i -> i + 2
+    sig = torch.where(tokens == PLUS, torch.zeros_like(sig), sig)
+    sig = torch.where(tokens == EQ, torch.ones_like(sig), sig)
+    return sig * 2 + in_ans.long()
+
+
+class CoupledTransformer(Transformer):
+    """nn.py's Transformer plus a learned embedding of `coupled_ids` added to the token + absolute position sum."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.coup = nn.Embedding(2 * self.max_len + 2, self.tok.embedding_dim)
+        nn.init.normal_(self.coup.weight, std=0.02)
+
+    def forward(self, tokens: torch.Tensor, key_pad: torch.Tensor | None = None) -> torch.Tensor:
+        B, T = tokens.shape
+        if T > self.max_len:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.max_len}")
+        pos = torch.arange(T, device=tokens.device)
+        h = self._act(self.tok(tokens) + self.pos(pos)[None] + self.coup(coupled_ids(tokens)))  # (B, T, d)
+        for blk in self.blocks:
+            h = self._act(blk(h, key_pad))                                                    # (B, T, d)
+        return self.head(self.ln_f(h))                                                        # (B, T, vocab)
+
+
 def _swap(mod: nn.Module, cls: type, bits: int) -> None:
     mod.__class__ = cls
     mod.fq_bits = bits
 
 
-def build(arm: str, d_model: int, layers: int, heads: int, d_ff: int, max_len: int) -> Transformer:
-    """A fresh causal decoder for ``arm`` (float32 parameters; bf16_pure is cast by ``for_arm``)."""
+def build(arm: str, d_model: int, layers: int, heads: int, d_ff: int, max_len: int,
+          coupled: bool = False) -> Transformer:
+    """A fresh causal decoder for ``arm`` (float32 parameters; bf16_pure is cast by ``for_arm``); ``coupled`` adds
+    the digit-significance embedding (CoupledTransformer)."""
     bits = ARM_BITS[arm]
-    model = Transformer(VOCAB, d_model, layers, heads, d_ff, max_len, causal=True)
+    cls = CoupledTransformer if coupled else Transformer
+    model = cls(VOCAB, d_model, layers, heads, d_ff, max_len, causal=True)
     if bits is not None:
         apply_fake_quant(model, bits)
     return model
@@ -119,4 +158,4 @@ def from_config(cfg: dict) -> Transformer:
     return for_arm(cfg.pop("arm"), **cfg)
 
 
-__all__ = ["from_config", "ARM_BITS", "FQLinear", "FQAttention", "FQBlock", "build", "apply_fake_quant", "for_arm", "count_params"]
+__all__ = ["from_config", "CoupledTransformer", "coupled_ids", "ARM_BITS", "FQLinear", "FQAttention", "FQBlock", "build", "apply_fake_quant", "for_arm", "count_params"]

@@ -12,7 +12,8 @@ import numpy as np
 from tasks.common.claims import report
 from tasks.common.stats import bootstrap_ci, spearman
 
-from .criteria import P2_ALPHA, PRIMARY, arm_missing, fp32_gate, judge_mech, judge_p1, judge_p2, judge_p3
+from .criteria import (P1_GATE_KS, P2_ALPHA, PRIMARY, arm_missing, fp32_gate, judge_mech_amended, judge_p1_amended,
+                       judge_p2, judge_p3)
 from .params import ARMS, ReportParams
 
 
@@ -43,6 +44,12 @@ def _acc_rows(name: str, table: dict, ks: list[int]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def _yerr(p: np.ndarray, tab: dict, ks: list[int]) -> np.ndarray:
+    """(2, K) error-bar lengths from Wilson bounds, clipped at 0: at acc = 1 the upper bound can be 1 - 1e-16."""
+    err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
+    return np.clip(err, 0, None)
+
+
 def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) -> list[str]:
     from tasks.common.plotting import figure, save
 
@@ -59,15 +66,14 @@ def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) ->
     fig, ax = figure(2)
     for name, tab in acc.items():
         p = np.array([tab[str(k)]["acc"] for k in ks])
-        err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
-        ax[0].errorbar(ks, p, yerr=err, marker="o", ms=3, capsize=2, label=name)
+        ax[0].errorbar(ks, p, yerr=_yerr(p, tab, ks), marker="o", ms=3, capsize=2, label=name)
     ax[0].set(xlabel="summands k (k=2 is ADD)", ylabel="exact match (Wilson 95% CI)", ylim=(-0.02, 1.02),
               title="accuracy vs k per arm")
     ax[0].legend(fontsize=7)
     for name, st in gaps.items():
         g = np.array(st["g"])
         lo, hi = np.array([c[0] for c in st["g_ci"]]), np.array([c[1] for c in st["g_ci"]])
-        ax[1].errorbar(ks, g, yerr=[g - lo, hi - g], marker="o", ms=3, capsize=2,
+        ax[1].errorbar(ks, g, yerr=np.clip([g - lo, hi - g], 0, None), marker="o", ms=3, capsize=2,
                        label=f"fp32 − {name}" + (" (primary)" if name == PRIMARY else ""))
     ax[1].axhline(0, color="k", lw=0.8)
     ax[1].set(xlabel="summands k", ylabel="gap g(k) (bootstrap 95% CI)", title="fp32 minus low precision")
@@ -78,8 +84,7 @@ def _figures(io, mech: dict, ks: list[int], acc: dict, gaps: dict, ptq: dict) ->
         fig, ax = figure(1)
         for name, tab in ptq.items():
             p = np.array([tab[str(k)]["acc"] for k in ks])
-            err = np.array([[p[i] - tab[str(k)]["lo"], tab[str(k)]["hi"] - p[i]] for i, k in enumerate(ks)]).T
-            ax[0].errorbar(ks, p, yerr=err, marker="o", ms=3, capsize=2, label=name)
+            ax[0].errorbar(ks, p, yerr=_yerr(p, tab, ks), marker="o", ms=3, capsize=2, label=name)
         ax[0].set(xlabel="summands k", ylabel="exact match (Wilson 95% CI)", ylim=(-0.02, 1.02),
                   title="post-training weight quantisation of fp32")
         ax[0].legend(fontsize=7)
@@ -109,7 +114,7 @@ def run(p: ReportParams, io) -> dict[str, float]:
     arms = {a: ev["arms"][a] for a in ARMS if a in ev["arms"]}           # JSON sorts keys; keep the arm order
     ptq["acc"] = {f"int{b}": ptq["acc"][f"int{b}"] for b in ptq["bits"]}
 
-    v_mech = judge_mech(mech, mech_m)
+    v_mech = judge_mech_amended(mech, mech_m)
     acc_fp32 = {k: acc["fp32"][str(k)]["acc"] for k in ks}
     train_gate = fp32_gate(acc_fp32)
     v_p3 = judge_p3(acc_fp32)
@@ -127,10 +132,10 @@ def run(p: ReportParams, io) -> dict[str, float]:
     if PRIMARY in arms:
         t2 = acc[PRIMARY]["2"]
         f2 = acc["fp32"]["2"]
-        v_p1 = judge_p1((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), train_gate)
+        v_p1 = judge_p1_amended((sum(f2["correct"]), f2["n"]), (sum(t2["correct"]), t2["n"]), acc_fp32)
         v_p2 = judge_p2(gaps[PRIMARY], train_gate, t2["acc"])
     else:
-        v_p1, v_p2 = arm_missing("P1", train_gate), arm_missing("P2", train_gate)
+        v_p1, v_p2 = arm_missing("P1", fp32_gate(acc_fp32, P1_GATE_KS)), arm_missing("P2", train_gate)
 
     figs = _figures(io, mech, ks, {a: acc[a] for a in arms}, {a: g for a, g in gaps.items() if a in arms},
                     {"fp32": acc["fp32"], **ptq["acc"]})

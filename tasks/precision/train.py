@@ -32,11 +32,21 @@ def spec_of(prep: dict) -> Spec:
 
 
 def model_size(p: TrainParams, spec: Spec) -> dict:
-    return {"d_model": p.d_model, "layers": p.layers, "heads": p.heads, "d_ff": p.d_ff, "max_len": spec.max_len}
+    return {"d_model": p.d_model, "layers": p.layers, "heads": p.heads, "d_ff": p.d_ff, "max_len": spec.max_len,
+            "coupled": p.coupled}
 
 
 def schedule(p: TrainParams) -> Schedule:
     return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=None)
+
+
+def curriculum_k(p: TrainParams, spec: Spec, step: int) -> int | None:
+    """Largest k admitted at `step`: grows linearly from min(ks) to max(ks) over the first `curriculum` fraction
+    of the steps (None = every k from the start)."""
+    if p.curriculum <= 0:
+        return None
+    lo, hi = min(spec.ks), max(spec.ks)
+    return int(lo + (hi - lo) * min(1.0, step / (p.curriculum * p.steps)))
 
 
 def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: int) -> dict:
@@ -46,7 +56,7 @@ def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: i
     rng = np.random.default_rng(data_seed)
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y, mask = training_batch(rng, spec, p.batch)                     # (B, T) each
+        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step))  # (B, T) each
         return F.cross_entropy(model(x)[mask].float(), y[mask])             # answer digits only
 
     t0 = time.perf_counter()

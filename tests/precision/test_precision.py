@@ -16,7 +16,7 @@ from tasks.precision import mechanism as M
 from tasks.precision import report as R
 from tasks.precision.data import EQ, PAD, PLUS, Spec, decode, encode, sample_ops, training_batch
 from tasks.precision.evaluate import exact_match, greedy_decode
-from tasks.precision.model import FQAttention, FQLinear, for_arm
+from tasks.precision.model import CoupledTransformer, FQAttention, FQLinear, coupled_ids, for_arm
 from tasks.precision.params import TrainParams
 from tasks.precision.train import _job, train_one
 
@@ -127,6 +127,34 @@ def test_fake_quant_model_points_and_master_weights():
     assert all(p.dtype == torch.bfloat16 for p in for_arm("bf16_pure", **SIZE).parameters())
 
 
+def test_coupled_ids_share_column_between_operands_and_the_predicting_token():
+    spec = Spec(2, (2, 3), 20)
+    seq = torch.from_numpy(encode(np.array([[1, 3, 2]]), spec))                # 10+11+01=0110
+    ids = coupled_ids(seq)[0].tolist()
+    assert ids == [2, 4, 0, 2, 4, 0, 2, 4, 3, 5, 7, 9, 11]
+    # column j of every operand (id (j+1)*2) and the token predicting answer digit j ('=' or s_{j-1}: (j+1)*2 + 1)
+    for j in range(2):
+        assert [i for i, v in enumerate(ids) if v == (j + 1) * 2] == [j, 3 + j, 6 + j]
+        assert ids[8 + j] == (j + 1) * 2 + 1
+    x, _, _ = training_batch(np.random.default_rng(0), SPEC, 16)               # right padding: ids stay in range
+    assert coupled_ids(x).max() < 2 * SPEC.max_len + 2
+
+
+def test_coupled_model_all_arms_and_config_round_trip():
+    from tasks.precision.model import from_config
+    for arm in ("fp32", "fq4", "bf16_pure"):
+        torch.manual_seed(0)
+        m = for_arm(arm, **SIZE, coupled=True)
+        assert isinstance(m, CoupledTransformer) and "coup.weight" in m.state_dict()
+        x = torch.from_numpy(encode(sample_ops(np.random.default_rng(5), 3, 4, 4), SPEC))[:, :-1]
+        again = from_config({"arm": arm, **SIZE, "coupled": True})
+        again.load_state_dict(m.state_dict())
+        assert torch.equal(m(x), again(x))
+    fq = for_arm("fq4", **SIZE, coupled=True)
+    logits = fq(x)
+    assert torch.equal(logits, round_sig(logits, 4))                           # fake quant still applies
+
+
 def test_greedy_decoding_equals_teacher_forced_exact_match():
     torch.manual_seed(1)
     model = for_arm("fq4", **SIZE)
@@ -189,3 +217,15 @@ def test_p_mech_paths():
     assert C.judge_mech(mech, metrics).verdict == "PASS"
     assert C.judge_mech(mech, {**metrics, "slope_fp32": 1.6}).verdict == "FAIL"
     assert C.judge_mech({**mech, "add_max_n": 16}, metrics).verdict == "INCONCLUSIVE"
+
+
+def test_curriculum_admits_k_up_to_the_schedule_and_keeps_answer_width():
+    from tasks.precision.train import curriculum_k
+    p = TrainParams(steps=100, curriculum=0.5)
+    assert [curriculum_k(p, SPEC, s) for s in (0, 25, 50, 99)] == [2, 5, 8, 8]
+    assert curriculum_k(TrainParams(steps=100, curriculum=0.0), SPEC, 0) is None
+    x, y, mask = training_batch(np.random.default_rng(0), SPEC, 64, k_max=3)
+    assert x.shape[1] == SPEC.seq_len(3) - 1 and (mask.sum(1) == SPEC.ans_bits).all()
+    a = training_batch(np.random.default_rng(1), SPEC, 16)                    # k_max=None: the committed stream
+    b = training_batch(np.random.default_rng(1), SPEC, 16, k_max=None)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))

@@ -188,3 +188,70 @@ def test_arm_missing():
         v = C.arm_missing(cid, TRAINED)
         assert (v.id, v.verdict) == (cid, "INCONCLUSIVE") and "fq4 not trained" in v.reason
         assert v.gates == [TRAINED] and v.checks == {}
+
+
+# --- amendments (issue 12) ------------------------------------------------------------------------------------------
+DIP = {3: 4, 4: 9, 5: 8, 6: 13, 8: 26, 11: 64}       # the committed default run: one dip at b = 5
+RISING = "rising_trend_low_rho_ge_0.9"
+
+
+def test_mech_amended_passes_the_dip_and_records_the_original_fail():
+    v = C.judge_mech_amended(_mech(low=DIP), {**MECH_METRICS, "slope_low": 0.4739})
+    assert v.verdict == "PASS" and not _failed(v) and RISING in v.checks and "increasing_low" not in v.checks
+    assert "increasing_fp32" in v.checks                           # fp32 accumulation keeps strict increase
+    assert v.measured["spearman_rho_low"] == pytest.approx(1 - 6 * 2 / (6 * 35))     # 0.943
+    a = v.amended_from
+    assert a.verdict == "FAIL" and a.criterion == C.MECH_ORIGINAL and "2^(b/2)" in a.reason
+
+
+def test_mech_amended_pass_when_original_passes_too():
+    v = C.judge_mech_amended(_mech(), MECH_METRICS)
+    assert v.verdict == "PASS" and v.amended_from.verdict == "PASS"
+
+
+@pytest.mark.parametrize("low, metrics, failed", [
+    ({3: 4, 4: 9, 5: 8, 6: 7, 8: 26, 11: 64}, MECH_METRICS, [RISING]),                 # rho = 0.83 < 0.9
+    ({3: 64, 4: 32, 5: 16, 6: 13, 8: 9, 11: 4}, {**MECH_METRICS, "slope_low": -0.5}, [RISING, "slope_low_gt_min"]),
+    ({3: 8, 4: 8, 5: 8, 6: 8, 8: 8, 11: 8}, {**MECH_METRICS, "slope_low": 0.0}, [RISING, "slope_low_gt_min"]),  # NaN
+    (DIP, {**MECH_METRICS, "slope_low": 0.3}, ["slope_low_gt_min"]),                  # trend alone is not enough
+])
+def test_mech_amended_fail_branches(low, metrics, failed):
+    v = C.judge_mech_amended(_mech(low=low), metrics)
+    assert v.verdict == "FAIL" and _failed(v) == sorted(failed) and v.amended_from.verdict == "FAIL"
+
+
+def test_mech_amended_still_strict_for_fp32_and_inconclusive_on_small_grid():
+    v = C.judge_mech_amended(_mech(fp32={3: 4, 4: 10, 5: 10, 6: 38, 8: 114, 11: 845}), MECH_METRICS)
+    assert v.verdict == "FAIL" and _failed(v) == ["increasing_fp32"]
+    v = C.judge_mech_amended(_mech(low=DIP, add_max_n=16), MECH_METRICS)
+    assert v.verdict == "INCONCLUSIVE" and v.amended_from.verdict == "FAIL"       # original fails a covered point
+
+
+def test_fp32_gate_restricted_to_ks():
+    acc = {2: 0.9555, 3: 0.18525, 8: 0.047}
+    g = C.fp32_gate(acc, C.P1_GATE_KS)
+    assert g == C.Gate("fp32 trained at k = 2", True, 0.9555, ">= 0.95 at k = 2")
+    assert not C.fp32_gate({2: 0.9499, 3: 0.99}, (2,)).passed
+    g = C.fp32_gate({3: 0.99}, (2,))                                                  # k = 2 not measured
+    assert not g.passed and math.isnan(g.measured)
+    assert not C.fp32_gate({}).passed and C.fp32_gate({}).measured is None
+
+
+def test_p1_amended_gate_covers_k2_only():
+    acc = {2: 0.9555, 3: 0.18525, 8: 0.047}                     # the committed default run
+    v = C.judge_p1_amended((3822, 4000), (3942, 4000), acc)
+    assert v.verdict == "PASS" and _gates(v) == {"fp32 trained at k = 2": True,
+                                                 "k=2 control not collapsed under fq4": True}
+    assert v.amended_from.verdict == "INCONCLUSIVE" and v.amended_from.criterion == C.P1_ORIGINAL
+
+
+@pytest.mark.parametrize("acc, low, verdict, original", [
+    ({2: 0.99, 8: 0.99}, (1920, 2000), "PASS", "PASS"),               # gate passes either way
+    ({2: 0.99, 8: 0.5}, (1860, 2000), "FAIL", "INCONCLUSIVE"),        # 6 pp apart: judged now, was gated
+    ({2: 0.90, 8: 0.99}, (1920, 2000), "INCONCLUSIVE", "INCONCLUSIVE"),   # fp32 under-trained at k = 2
+    ({2: 0.99, 8: 0.99}, (999, 2000), "INCONCLUSIVE", "INCONCLUSIVE"),    # the k = 2 control collapsed
+])
+def test_p1_amended_branches(acc, low, verdict, original):
+    fp32 = (round(acc[2] * 2000), 2000)
+    v = C.judge_p1_amended(fp32, low, acc)
+    assert (v.verdict, v.amended_from.verdict) == (verdict, original)
