@@ -9,7 +9,6 @@ never in it (tested). Run: `paperflow stage grsnn train --item grsnn-s0`.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
@@ -61,16 +60,14 @@ def run(p: TrainParams, io) -> dict[str, float]:
         r = evaluate_split(model, data, "valid")
         return {"val_mrr": summary(r["pess"])["mrr"], "epoch": step / steps_per_epoch}
 
-    t0 = time.perf_counter()
     hist = fit(model, loss_fn, Schedule(p.epochs * steps_per_epoch, p.lr, min_ratio=1.0, optimizer="adam"),
                eval_fn=eval_fn, eval_every=steps_per_epoch, early_stop=EarlyStop("val_mrr", patience=p.epochs + 1),
                progress=io.progress)
-    wall = time.perf_counter() - t0
     io.log_curves(hist.curves())
     io.save_model(model, cfg)
     vals = [m["val_mrr"] for _, m in hist.evals]
     best = max(range(len(vals)), key=vals.__getitem__)
-    io.save_json("history.json", {"arm": arm, "seed": io.item.seed, "wall_s": wall, "val_mrr": vals,
+    io.save_json("history.json", {"arm": arm, "seed": io.item.seed, "val_mrr": vals,   # no wall time: outputs hash by content
                                   "steps_per_epoch": steps_per_epoch, "loss_tail": hist.tail_mean()})
     return {"val_mrr_best": vals[best], "best_epoch": best + 1, "val_mrr_final": vals[-1],
             "final_loss": hist.tail_mean(), "n_params": n_params(model), "n_train_queries": len(tr),
