@@ -87,7 +87,6 @@ def run(p: TrainParams, io) -> dict[str, float]:
     data = io.load_npz("prepare", "data.npz")
     datasets = ARMS[arm].datasets
     ckpt_epochs = sorted({1, mid_epoch(p.epochs), p.epochs}) if arm == "opzo" else []
-    walls: dict[str, float] = {}
     out: dict[str, float] = {"seed_index": s, "lam": tuned["lam"] if ARMS[arm].momentum else 0.0,
                              "alpha": tuned["alpha"]}
     history, Ts = {}, {}
@@ -114,9 +113,8 @@ def run(p: TrainParams, io) -> dict[str, float]:
             **{f"{ds}_{k}_per_sample_step": v for k, v in c.per_sample_step().items()},
             **{f"{ds}_rate_L{l}": v for l, v in enumerate(r["rates"])},
         })
-        walls[ds] = r["wall"]  # timing stays out of the metrics (same params + seed = same metrics)
     io.save_json("history.json", {
-        "wall_s": walls, "arm": arm, "seed": s, "epochs": p.epochs, "ckpt_epochs": ckpt_epochs, "history": history,
+        "arm": arm, "seed": s, "epochs": p.epochs, "ckpt_epochs": ckpt_epochs, "history": history,
         "lam": out["lam"], "alpha": out["alpha"], "sizes": [64, *p.hidden],
         "setup": {"tau": p.tau, "v_th": p.v_th, "alpha_s": p.alpha_s, "lam_mse": p.lam_mse, "T": Ts}})
     return out
