@@ -69,40 +69,47 @@ def step_flops() -> float:
     return float(fc.get_total_flops())
 
 
-def trainer_vs_hand(threads: int, steps: int = 30, rounds: int = 3) -> dict[str, float]:
-    """Steps/s of `fit` and of a minimal hand loop (AdamW, clip, LR schedule: the same work), best of `rounds`."""
+def _train_fit(model, x, sch) -> None:
+    from .train import fit
+
+    fit(model, lambda s: _loss(model, x), sch)
+
+
+def _train_hand(model, x, sch) -> None:
+    """The minimal loop doing the same work as `fit` (the schedule's AdamW and LR, clip 1.0), nothing else."""
     import torch
 
-    from .train import Schedule, fit
+    opt = torch.optim.AdamW(model.parameters(), lr=sch.lr, betas=sch.betas, weight_decay=sch.weight_decay)
+    lr = torch.optim.lr_scheduler.LambdaLR(opt, sch.factor)
+    model.train()
+    for _ in range(sch.steps):
+        loss = _loss(model, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        lr.step()
+
+
+def trainer_vs_hand(threads: int, steps: int = 30, rounds: int = 3) -> dict[str, float]:
+    """Steps/s of `fit` and of the hand loop on the same model and batch, best of `rounds`, interleaved."""
+    import torch
+
+    from .train import Schedule
 
     torch.set_num_threads(threads)
     sch = Schedule(steps=steps, lr=1e-3, warmup=5)
 
-    def framework() -> float:
+    def rate(train) -> float:
         model, x = _bench_model()
         t0 = time.perf_counter()
-        fit(model, lambda s: _loss(model, x), sch)
-        return steps / (time.perf_counter() - t0)
-
-    def hand() -> float:
-        model, x = _bench_model()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        lr = torch.optim.lr_scheduler.LambdaLR(opt, sch.factor)
-        model.train()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            loss = _loss(model, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            lr.step()
+        train(model, x, sch)
         return steps / (time.perf_counter() - t0)
 
     fw, hd = [], []
     for _ in range(rounds):          # interleaved, so drift in machine load hits both alike
-        fw.append(framework())
-        hd.append(hand())
+        fw.append(rate(_train_fit))
+        hd.append(rate(_train_hand))
     return {"fit_steps_per_s": max(fw), "hand_steps_per_s": max(hd), "fit_vs_hand": max(fw) / max(hd)}
 
 
