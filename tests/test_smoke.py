@@ -13,6 +13,7 @@ import pytest
 
 from tasks.common import layout
 from tasks.common.registry import all_papers
+from tasks.common.runner import digest, run_stage
 from tasks.common.testing import make_root, run_paper
 
 TESTS = Path(__file__).resolve().parent
@@ -55,9 +56,24 @@ def test_smoke_pipeline_through_the_runner(paper, tmp_path):
     assert figures, "the report shows no figure"
     for f in figures:
         assert (rep / "figures" / f).stat().st_size > 1000, f
+    _check_deterministic(paper, root, out)
     check = _paper_checks(paper.slug)
     if check is not None:
         check(root, out)
+
+
+def _check_deterministic(paper, root: Path, out: dict) -> None:
+    """The first foreach stage (a paper's training, as a rule) run again gives the same metrics and the same
+    output bytes: outputs must hash by content (no wall times or run ids), or DVC's run-cache and hashes break."""
+    stage = next((s for s in paper.stages if s.items and not s.report), None)
+    if stage is None:
+        return
+    item = stage.items[0]
+    folder = layout.out_dir(root, paper.slug, stage.name, item)
+    before = digest(folder)
+    again = run_stage(paper.slug, stage.name, item, root=root, track=False)
+    assert again == out[layout.stage_key(stage.name, item)], f"{stage.name}@{item}: metrics differ on a re-run"
+    assert digest(folder) == before, f"{stage.name}@{item}: output bytes differ on a re-run (a wall time or id?)"
 
 
 def _split(key: str) -> tuple[str, str | None]:
