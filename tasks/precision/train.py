@@ -5,7 +5,7 @@ from io.seed(...), which does not depend on the arm). The shared trainer (tasks/
 warm-up then cosine decay to 0, no gradient clipping, cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
 two 1-thread runs use 2 cores better than one 2-thread run), else one after another in this process (threads are
 set by the runner for the stage process; spawned workers inherit its OMP_NUM_THREADS).
-Arms not listed in `arms` (fq8 and bf16_pure at the default profile) write skipped.json and return at once.
+Arms not listed in `arms` (fq8 and bf16_pure at the default profile) write skipped.json and a one-point `skipped` curve, and return at once.
 
 Outputs: model_seed<i>.pt + model_seed<i>.json (io.save_model), train.json (sizes, final losses; no wall times, so outputs hash by content). Run: `paperflow stage precision train --item fq4`.
 """
@@ -80,6 +80,9 @@ def run(p: TrainParams, io) -> dict[str, float]:
     arm = io.item
     if arm not in p.arms:
         io.save_json("skipped.json", {"arm": arm, "reason": f"not in train.arms={p.arms} at this profile"})
+        # a one-point `skipped` curve: DVC declares this item's plots folder, and an empty one is missing on a fresh
+        # clone (git keeps no empty folders), which `dvc plots show` warns about and `dvc status` reports as changed
+        io.log_curve("skipped", [1.0], [0])
         return {"trained": 0}
     spec = spec_of(io.load_json("prepare", "spec.json"))
     jobs = [(arm, p, spec, io.seed("init", s), io.seed("data", s), torch.get_num_threads()) for s in range(p.seeds)]
