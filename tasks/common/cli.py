@@ -180,6 +180,26 @@ def cmd_compare(a: argparse.Namespace) -> None:
     print(table(_root(), get_paper(a.paper).slug, a.revs, a.keys))
 
 
+def cmd_robustness(a: argparse.Namespace) -> None:
+    from . import robustness
+    from .dvcgen import write as write_dvc_yaml
+    from .registry import resolve
+    from .runlog import jobs
+
+    if a.jobs is not None and a.jobs < 1:
+        raise UserError(f"--jobs: at least 1 (got {a.jobs})")
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")]
+    except ValueError:
+        raise UserError(f"--seeds: comma-separated integers, e.g. --seeds 11,23 (got {a.seeds!r})") from None
+    root = _root()
+    for paper in resolve(a.target):
+        path = robustness.run(root, paper.slug, seeds, a.jobs or jobs())
+        logging.info("wrote %s (and robustness.md); `dvc repro %s_report suite_index` shows it in the reports",
+                     path.relative_to(root), paper.slug)
+    logging.info("wrote %s", write_dvc_yaml(root))
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     from . import bench
     from .io import save_json_atomic
@@ -302,6 +322,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("revs", nargs="*", help="experiment names (`dvc exp show`) or git revisions")
     sp.add_argument("--keys", type=int, default=2, help="measured numbers shown per claim")
     sp.set_defaults(fn=cmd_compare)
+    sp = sub.add_parser("robustness", help="re-run a paper on other seeds (DVC experiment queue): verdict stable?")
+    sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
+    sp.add_argument("--seeds", default="11,23", help="values of <paper>.seed, comma-separated (default 11,23)")
+    sp.add_argument("--jobs", type=int, help="queue workers (default: PAPERFLOW_JOBS or the number of cores)")
+    sp.set_defaults(fn=cmd_robustness)
     sp = sub.add_parser("bench", help="machine-independent ratios: parallelism, fixed costs, trainer, PIE")
     sp.add_argument("--paper", default="mdm", help="whose params-check stage times the no-op stage")
     sp.set_defaults(fn=cmd_bench)
