@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .claims import fmt
+from .claims import robustness_markdown as markdown
 from .compare import claims_at
 from .errors import UserError
 from .io import save_json_atomic
@@ -98,35 +98,6 @@ def summarise(slug: str, docs: dict[int, dict], names: dict[int, str | None], ke
     return {"paper": slug, "profile": profiles.pop(), "seeds": [int(s) for s in docs],
             "experiments": {str(s): n for s, n in names.items() if n}, "claims": claims,
             "unstable": [c["id"] for c in claims if not c["stable"]]}
-
-
-def markdown(doc: dict) -> str:
-    seeds = [str(s) for s in doc["seeds"]]
-    lines = [f"# {doc['paper']}: seed robustness (profile `{doc['profile']}`)", "",
-             f"`<{doc['paper']}>.seed` salts every stage seed (data, initialisation, sampling); seed {seeds[0]} is the "
-             "committed headline run, the others are DVC experiments (`paperflow compare " + doc["paper"] + " "
-             + " ".join(doc["experiments"].values()) + "`).", "",
-             "| claim | " + " | ".join(f"seed {s}" for s in seeds) + " | stable |", "|---" * (len(seeds) + 2) + "|"]
-    for c in doc["claims"]:
-        cells = []
-        for s in seeds:
-            nums = "; ".join(f"{k} = {fmt(v)}" for k, v in c["measured"][s].items())
-            gate = "" if c["gates_pass"][s] else " (gate fails)"
-            cells.append(f"**{c['verdicts'][s]}**{gate}<br>{nums}")
-        lines.append(f"| {c['id']} | " + " | ".join(cells) + f" | {'yes' if c['stable'] else '**no**'} |")
-    return "\n".join(lines) + "\n"
-
-
-def section(root: Path, slug: str) -> list[str]:
-    """Lines for the paper's report.md when robustness.json exists (else none)."""
-    path = report_dir(root, slug) / FILE
-    if not path.exists():
-        return []
-    doc = json.loads(path.read_text())
-    body = markdown(doc).splitlines()[2:]
-    flag = (f"Unstable across seeds: {', '.join(doc['unstable'])}." if doc["unstable"]
-            else "Every verdict is the same on every seed.")
-    return ["", "## Seed robustness", "", flag, "", *body]
 
 
 def run(root: Path, slug: str, seeds: list[int], jobs: int) -> Path:
