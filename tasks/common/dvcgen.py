@@ -48,8 +48,6 @@ def _stage_entry(root: Path, paper: Paper, stage: Stage, item: str | None) -> di
                         {_rel(root, layout.timing_file(root, slug, stage.name, item)): nocache}]
     if stage.report:
         rd = layout.report_dir(root, slug)
-        if (rd / ROBUSTNESS).exists():          # `paperflow robustness` wrote it: the report shows it
-            entry["deps"].append(_rel(root, rd / ROBUSTNESS))
         entry["outs"] = [{_rel(root, rd / "report.md"): nocache}]
         entry["metrics"].append({_rel(root, rd / "claims.json"): nocache})
         entry["plots"] = [{_rel(root, rd / "figures"): nocache}]

@@ -34,8 +34,8 @@ def write_index(root: Path) -> Path:
         if rob.exists():
             r = json.loads(rob.read_text())
             seeds = "/".join(map(str, r["seeds"]))
-            verdicts += (f" (unstable on seeds {seeds}: {', '.join(r['unstable'])})" if r["unstable"]
-                         else f" (stable on seeds {seeds})")
+            verdicts += (f" ([unstable]({paper.slug}/robustness.md) on seeds {seeds}: {', '.join(r['unstable'])})"
+                         if r["unstable"] else f" ([stable]({paper.slug}/robustness.md) on seeds {seeds})")
         gated = sum(all(g["passed"] for g in c.get("gates", [])) for c in doc["claims"])
         wall = paper_wall_time(root, paper.slug)
         lines.append(f"| [{paper.slug}](../tasks/{paper.slug}/README.md) | {doc.get('profile', '?')} | {verdicts} | "

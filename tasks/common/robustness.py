@@ -5,8 +5,9 @@ The experiments go through DVC's own queue (`dvc exp run --queue` + `dvc queue s
 no scheduler of ours). Each one is named `<P>-seed<S>`; one that already exists on the current commit is reused, one
 from an older commit is re-run. The workspace (seed as in params.yaml, 0 by default) is the headline run: it must be
 up to date (`dvc status <P>_report` clean). Writes `reports/<P>/robustness.json` and `robustness.md` (plain files in
-git); the next `dvc repro` re-renders the paper's report and the suite index with them (they are deps there once they
-exist), where a verdict that differs across seeds is flagged unstable.
+git, beside report.md). The suite index (`reports/index.md`, DVC stage suite_index, whose dep robustness.json becomes
+once it exists) flags a verdict that differs across seeds as unstable and links the table. The report stage does not
+read it: report stages depend only on their paper's outputs, so running robustness never invalidates a paper.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .claims import robustness_markdown as markdown
+from .claims import fmt
 from .compare import claims_at
 from .errors import UserError
 from .io import save_json_atomic
@@ -98,6 +99,28 @@ def summarise(slug: str, docs: dict[int, dict], names: dict[int, str | None], ke
     return {"paper": slug, "profile": profiles.pop(), "seeds": [int(s) for s in docs],
             "experiments": {str(s): n for s, n in names.items() if n}, "claims": claims,
             "unstable": [c["id"] for c in claims if not c["stable"]]}
+
+
+def markdown(doc: dict) -> str:
+    """reports/<P>/robustness.md from robustness.json."""
+    seeds = [str(s) for s in doc["seeds"]]
+    exps = " ".join(doc["experiments"].values())
+    lines = [f"# {doc['paper']}: seed robustness (profile `{doc['profile']}`)", "",
+             f"`{doc['paper']}.seed` salts every stage seed (data, initialisation, sampling); seed {seeds[0]} is the "
+             "committed headline run, the others re-run the whole paper"
+             + (f" as DVC experiments (`paperflow compare {doc['paper']} {exps}`)." if exps else "."), "",
+             "| claim | " + " | ".join(f"seed {s}" for s in seeds) + " | stable |", "|---" * (len(seeds) + 2) + "|"]
+    for c in doc["claims"]:
+        cells = []
+        for s in seeds:
+            nums = "; ".join(f"{k} = {fmt(v)}" for k, v in c["measured"][s].items())
+            gate = "" if c["gates_pass"][s] else " (gate fails)"
+            cells.append(f"**{c['verdicts'][s]}**{gate}<br>{nums}")
+        stable = {True: "yes", False: "**no**"}.get(c["stable"], "not tested")
+        lines.append(f"| {c['id']} | " + " | ".join(cells) + f" | {stable} |")
+    if doc.get("note"):
+        lines += ["", doc["note"] + "."]
+    return "\n".join(lines) + "\n"
 
 
 def run(root: Path, slug: str, seeds: list[int], jobs: int) -> Path:
