@@ -44,6 +44,8 @@ class TrainParams(StageParams):
     width: int = Field(24, ge=4, le=256, description="channels of the first conv")
     channels: int = Field(32, ge=4, le=256, description="channels of the stride-2 and dilated convs")
     dim: int = Field(32, ge=4, le=256, description="embedding dimension D")
+    dil1: int = Field(1, ge=1, le=8, description="dilation of the first dilated conv (sheet: 2; 1 chosen on D_val, README)")
+    dil2: int = Field(2, ge=1, le=8, description="dilation of the second dilated conv (sheet: 4; 2 chosen on D_val, README)")
     w_basic: float = Field(0.2, ge=0, le=10, description="weight of the GAP-logit image loss (paper 0.1-0.2)")
     w_ca: float = Field(0.1, ge=0, le=10, description="weight of the CA-classifier loss (paper 0.1-0.2)")
     slots: int = Field(16, ge=1, le=1024, description="memory-bank slots M per class")

@@ -31,7 +31,7 @@ CA = {"larvseg", "ca_only", "larvseg_fg_only"}
 
 
 def model_config(p: TrainParams) -> dict:
-    return {"width": p.width, "channels": p.channels, "dim": p.dim, "n_cls": D.K}
+    return {"width": p.width, "channels": p.channels, "dim": p.dim, "n_cls": D.K, "dil1": p.dil1, "dil2": p.dil2}
 
 
 @dataclass
