@@ -64,10 +64,14 @@ def run(p: ReportParams, io) -> dict[str, float]:
     c2x = {}
     if both("baseline") and both("larvseg"):
         fn, fb = gap("larvseg", "baseline", NOV), gap("larvseg", "baseline", BAS)
+        n2 = min(len(idx["larvseg"]), len(idx["baseline"]))
         c2x = {"novel_gain_ci": ci(fn(I, U), *boot(fn)), "base_change_ci": ci(fb(I, U), *boot(fb)),
+               "novel_gain_seed_t_ci": t_ci(np.subtract(per["larvseg"]["novel"][:n2], per["baseline"]["novel"][:n2])),
                "novel_larvseg": float(np.mean(per["larvseg"]["novel"])),
                "novel_baseline": float(np.mean(per["baseline"]["novel"])),
-               "novel_oracle_test": first("oracle", "novel"), "headroom_val": res["headroom_val"]}
+               "novel_oracle_test": first("oracle", "novel"), "headroom_val": res["headroom_val"],
+               "bank_purity_final_per_seed": [io.upstream_metrics("train", names[i]).get("bank_purity_final")
+                                              for i in idx["larvseg"]]}
         if both("oracle"):
             og = first("oracle", "novel") - c2x["novel_baseline"]
             c2x["gap_closed_share"] = (c2x["novel_larvseg"] - c2x["novel_baseline"]) / og if og > 0 else None
