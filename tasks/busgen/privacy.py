@@ -1,0 +1,36 @@
+"""Stage `privacy`: are generated samples near-copies of the adaptation (patient) images? (sheet, Metrics "Privacy")
+
+Distance to closest record (DCR) of each generated sample to the 64 adaptation images vs the DCR of the 64 held-out
+real images to the same 64, and membership inference (members = the adaptation images, non-members = the held-out
+ones, score = distance to the nearest generated sample), in two spaces: pixels after light Gaussian smoothing (so
+speckle does not swamp the anatomy) and the GAP features of the real-data judge `ref_large` (never saw generated
+data). Banks: task_a (adapted generator, device A: the primary bank), scratch (the few-shot-only generator) and the
+positive control, re-speckled copies of the adaptation images (same anatomy, new speckle), which must be detected.
+Run: `paperflow stage busgen privacy`.
+"""
+from __future__ import annotations
+
+from .metrics import dcr_ratio, mia_auc, smooth
+from .model import build_cnn
+from .params import PrivacyParams
+from .train import features
+
+
+def run(p: PrivacyParams, io) -> dict[str, float]:
+    few = io.load_npz("prepare", "fewshot.npz")["x"]
+    held = io.load_npz("prepare", "heldout.npz")["x"]
+    banks = {"task_a": io.load_npz("generate", "task_a.npz")["x"],
+             "scratch": io.load_npz("generate", "scratch.npz")["x"],
+             "control": io.load_npz("prepare", "copies.npz")["x"]}
+    judge = io.load_model("calibrate", build_cnn, name="ref_large")
+    spaces = {"pixel": lambda x: smooth(x, p.smooth), "feature": lambda x: features(judge, x)}
+    out = {}
+    for sp, f in spaces.items():
+        tr, ho = f(few), f(held)
+        for name, x in banks.items():
+            g = f(x)
+            for k, v in dcr_ratio(g, tr, ho).items():
+                out[f"{k}_{name}_{sp}"] = v
+            out[f"mia_auc_{name}_{sp}"] = mia_auc(tr, ho, g)
+    io.save_json("privacy.json", out)
+    return out
