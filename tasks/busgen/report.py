@@ -104,7 +104,8 @@ def run(p: ReportParams, io) -> dict[str, float]:
     pv = io.upstream_metrics("privacy")
     gen5 = {sp: (pv[f"dcr_ratio_task_a_{sp}"], pv[f"mia_auc_task_a_{sp}"]) for sp in ("pixel", "feature")}
     ctl5 = {sp: (pv[f"dcr_ratio_control_{sp}"], pv[f"mia_auc_control_{sp}"]) for sp in ("pixel", "feature")}
-    m5 = {f"{k}_{b}_{sp}": pv[f"{k}_{b}_{sp}"] for k in ("dcr_ratio", "mia_auc") for b in ("task_a", "scratch", "control")
+    m5 = {f"{k}_{b}_{sp}": pv[f"{k}_{b}_{sp}"] for k in ("dcr_ratio", "mia_auc")
+          for b in ("task_a", "scratch", "control", "respeckled")
           for sp in ("pixel", "feature")}
     verdicts.append(C.p5(gen5, ctl5, m5))
     verdicts = [C.smoke_guard(v, io.profile) for v in verdicts]
@@ -136,9 +137,10 @@ def run(p: ReportParams, io) -> dict[str, float]:
     fig, ax = figure(2, width=11)
     for j, k in enumerate(("dcr_ratio", "mia_auc")):
         for i, sp in enumerate(("pixel", "feature")):
-            ax[j].bar(np.arange(3) + 0.4 * i, [pv[f"{k}_{b}_{sp}"] for b in ("task_a", "scratch", "control")], 0.4,
-                      label=sp)
-        ax[j].set_xticks(np.arange(3) + 0.2, ["adapted (A)", "scratch", "control (copies)"])
+            ax[j].bar(np.arange(4) + 0.4 * i, [pv[f"{k}_{b}_{sp}"] for b in ("task_a", "scratch", "control",
+                      "respeckled")], 0.4, label=sp)
+        ax[j].set_xticks(np.arange(4) + 0.2, ["adapted (A)", "scratch", "control\n(near-copies)", "re-speckled"],
+                         fontsize=7)
         ax[j].axhline(C.P5_DCR if k == "dcr_ratio" else C.P5_MIA, color="k", ls="--")
         ax[j].set(title=f"P5: {k}"), ax[j].legend()
     sections.append(save(fig, figs / "p5_privacy.png"))
