@@ -207,3 +207,17 @@ def test_dcr_and_mia_on_constructed_sets():
     assert M.dcr_ratio(copies, members, nonmembers)["dcr_ratio"] < 0.1
     brute = np.array([min(np.linalg.norm(a - b) for b in members) for a in fresh[:20]])
     assert np.allclose(M.nearest(fresh[:20], members), brute)
+
+
+def test_near_copy_control_is_detected_and_fresh_data_is_not():
+    from tasks.busgen.privacy import near_copies
+    rng = np.random.default_rng(0)
+    st = np.repeat([sim.BENIGN, sim.DCIS], 32)
+    members = sim.render(rng, st, np.zeros(64, int))
+    nonmembers = sim.render(rng, st, np.zeros(64, int))
+    fresh = sim.render(rng, np.repeat([sim.BENIGN, sim.DCIS], 128), np.zeros(256, int))
+    c = near_copies(members, 4, 8.0, np.random.default_rng(1))
+    assert c.shape == (256, 16, 16) and c.dtype == np.uint8
+    sm = lambda x: M.smooth(x, 1.0)  # noqa: E731
+    assert M.mia_auc(sm(members), sm(nonmembers), sm(c)) > 0.95
+    assert abs(M.mia_auc(sm(members), sm(nonmembers), sm(fresh)) - 0.5) < 0.15
