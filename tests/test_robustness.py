@@ -50,7 +50,7 @@ def test_robustness_runs_seeds_through_the_dvc_queue(repo_copy, mlflow_uri):
     assert "mdm-seed3" in run(["dvc", "exp", "list", "--name-only"], repo_copy).stdout
     # the suite index shows it at the next repro (robustness.json is its dep now); the paper's stages stay up to date
     assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout
-    run(["dvc", "repro", "suite_index"], repo_copy)
+    run(["dvc", "repro", "-s", "suite_index"], repo_copy)
     assert "mdm/robustness.md) on seeds 0/3" in (repo_copy / "reports/index.md").read_text()
     again = run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "3"], repo_copy)
     assert "mdm-seed3: reusing" in again.stderr                         # same commit: no second run
