@@ -80,6 +80,21 @@ def test_dvc_yaml_is_generated_from_the_registry():
     assert (REPO / "dvc.yaml").read_text() == dvcgen.render(REPO), "run `paperflow dvc-yaml`"
 
 
+def test_every_stage_depends_on_every_item_of_its_upstream_stages():
+    """Also a foreach stage after a foreach stage (gdb's sample_eval@* after train@*): templating the `do:` body must
+    not turn the upstream's first item into ${item}."""
+    from tasks.common import layout
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for p in PAPERS:
+        for s in p.stages:
+            deps = (stages[f"{p.slug}_{s.name}"].get("do") or stages[f"{p.slug}_{s.name}"])["deps"]
+            for name in s.after:
+                for it in p.stage(name).items or (None,):
+                    out = layout.out_dir(REPO, p.slug, name, it).relative_to(REPO).as_posix()
+                    assert out in deps, f"{p.slug}_{s.name} misses its dep {out}"
+
+
 def test_dvc_deps_are_the_import_closure_of_every_stage():
     """Each stage's code deps in dvc.yaml equal its AST import closure, and cover every tasks/ module that
     importing the stage module really loads (checked against Python's own import system in a fresh process)."""

@@ -62,9 +62,13 @@ def _stage_entry(root: Path, paper: Paper, stage: Stage, item: str | None) -> di
 
 
 def _templated(entry: dict[str, Any], item: str) -> dict[str, Any]:
-    """Turn the entry for one item into a `do:` body with ${item}."""
-    text = yaml.safe_dump(entry, sort_keys=False).replace(f"-{item}", "-${item}")
-    return yaml.safe_load(text)
+    """Turn the entry for one item into a `do:` body with ${item}: the stage's own paths and cmd only. Its deps name
+    every item of each upstream stage, never its own item, so they are left as they are (templating them turned an
+    upstream foreach stage's first item into ${item} and dropped that dependency for every other item)."""
+    deps = entry.get("deps")
+    rest = {k: v for k, v in entry.items() if k != "deps"}
+    body = yaml.safe_load(yaml.safe_dump(rest, sort_keys=False).replace(f"-{item}", "-${item}"))
+    return {k: (deps if k == "deps" else body[k]) for k in entry}
 
 
 CHECK = "check"
