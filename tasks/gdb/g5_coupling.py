@@ -63,7 +63,6 @@ def run(p: G5Params, io) -> dict[str, float]:
     for arm in ("gdb", "direct"):
         model, cfg, hist = train_model(p, io, arm, sigma_b if arm == "gdb" else 0.0, trd, ("g5", arm))
         models[arm] = (model, cfg)
-        io.log_curves(hist.curves(prefix=f"{arm}_"))
         out[f"final_loss_{arm}"] = hist.tail_mean()
     gen = torch.Generator().manual_seed(io.seed("g5-sample"))
     model, cfg = models["gdb"]

@@ -42,10 +42,9 @@ def run(p: ReportParams, io) -> dict[str, float]:
         x = per_struct(arm, "crmsd", split).mean(1)
         return ci(x.mean(), *bootstrap_ci(np.mean, x, n_boot=p.n_boot, seed=p.seed))
 
-    def adwt_ci(arm, split="test"):
-        x = per_struct(arm, "mean_dist", split).mean(1)   # ADwT of the seed-mean per-structure distance
-        vals = np.mean([G.adwt(per_struct(arm, "mean_dist", split)[:, j]) for j in range(len(items[arm]))])
-        return ci(vals, *bootstrap_ci(G.adwt, x, n_boot=p.n_boot, seed=p.seed))
+    def adwt_ci(arm, split="test"):   # ADwT is a mean over structures of each one's share of thresholds
+        x = np.stack([G.adwt_per_structure(c) for c in per_struct(arm, "mean_dist", split).T], 1).mean(1)
+        return ci(x.mean(), *bootstrap_ci(np.mean, x, n_boot=p.n_boot, seed=p.seed))
 
     def gap_ci(a, b, key="crmsd"):
         x, y = per_struct(a, key).mean(1), per_struct(b, key).mean(1)
