@@ -4,7 +4,9 @@ except where a chain's length differs from the ground truth, e.g. a looped model
 - `ARData`: sequences grouped by #ops, right-padded per batch; loss on every token after the prompt (CoT, answer,
   <eos>), never on the problem.
 - `LoopData`: per length, inputs (m, n), round targets (m, k-1, n), masks M_t and answers.
-- `draw(gen)`: a length with probability proportional to its group size, then a uniform batch from that group.
+- `draw(gen)`: a length with probability proportional to its group size (`by="size"`: a data mixture, e.g. the
+  fine-tuning sets) or to its number of operators (`by="ops"`: the training length distribution of Feng et al.,
+  which the unique problems cannot follow at k = 1, 2 where the problem space is tiny), then a uniform batch.
 """
 from __future__ import annotations
 
@@ -23,14 +25,18 @@ def pad_right(seqs: list[list[int]]) -> torch.Tensor:
     return out
 
 
+def length_probs(keys: list[int], sizes: list[int], by: str) -> torch.Tensor:
+    w = np.array(sizes if by == "size" else keys, float)
+    return torch.as_tensor(w / w.sum())
+
+
 class ARData:
-    def __init__(self, seqs: list[list[int]], ks: list[int]):
+    def __init__(self, seqs: list[list[int]], ks: list[int], by: str = "size"):
         self.groups: dict[int, list[list[int]]] = {}
         for s, k in zip(seqs, ks):
             self.groups.setdefault(int(k), []).append(list(s))
         self.keys = sorted(self.groups)
-        w = np.array([len(self.groups[k]) for k in self.keys], float)
-        self.probs = torch.as_tensor(w / w.sum())
+        self.probs = length_probs(self.keys, [len(self.groups[k]) for k in self.keys], by)
 
     def __len__(self) -> int:
         return sum(len(g) for g in self.groups.values())
@@ -54,19 +60,21 @@ def ar_loss(model, tokens: torch.Tensor, plen: torch.Tensor) -> torch.Tensor:
 
 
 class LoopData:
-    def __init__(self, exprs: list[list[int]], ks: list[int], mod: int = D.P_MOD):
-        by: dict[int, list] = {}
+    def __init__(self, exprs: list[list[int]], ks: list[int], mod: int = D.P_MOD, by: str = "ops",
+                 align: str = "right"):
+        groups: dict[int, list] = {}
         for e, k in zip(exprs, ks):
-            by.setdefault(int(k), []).append(D.looped_example(*D.split_expr(e), mod))
+            groups.setdefault(int(k), []).append(D.looped_example(*D.split_expr(e), mod, align))
         self.groups = {}
-        for k, ex in by.items():
+        for k, ex in groups.items():
             x = torch.as_tensor([[D.BOS] + e[0] for e in ex])             # (m, n + 1): <bos> = left anchor
-            r = np.array([[[D.PAD] + t for t in e[1]] for e in ex], dtype=np.int64).reshape(len(ex), k - 1, 2 * k + 3)
-            self.groups[k] = (x, torch.as_tensor(r), torch.as_tensor(D.round_mask(r)),
-                              torch.as_tensor([e[2] for e in ex]))
+            r = np.array([e[1] for e in ex], dtype=np.int64).reshape(len(ex), k - 1, 2 * k + 2)
+            m = D.round_mask(r, align)
+            r = np.concatenate([np.full(r.shape[:2] + (1,), D.PAD), r], -1)   # the <bos> slot: pad, not scored
+            m = np.concatenate([np.zeros(m.shape[:2] + (1,), bool), m], -1)
+            self.groups[k] = (x, torch.as_tensor(r), torch.as_tensor(m), torch.as_tensor([e[2] for e in ex]))
         self.keys = sorted(self.groups)
-        w = np.array([len(self.groups[k][0]) for k in self.keys], float)
-        self.probs = torch.as_tensor(w / w.sum())
+        self.probs = length_probs(self.keys, [len(self.groups[k][0]) for k in self.keys], by)
 
     def draw(self, gen: torch.Generator, batch: int):
         k = self.keys[int(torch.multinomial(self.probs, 1, generator=gen))]

@@ -4,9 +4,12 @@ Sheet shared/papers/relay.md, "Data" (design): numbers in Z_11, operators {+, -}
 round (optional tier {+, -, *}: leftmost * first, else the leftmost operator), so #rounds = #ops = k.
 
 - AR sequence: `<bos> a0 o1 a1 ... ok ak = s1 = ... = s_{k-1} = ans <eos>`, s_t the expression after t reductions.
-- Looped input: `a0 o1 ... ok ak =` (width n = 2k + 2). Round t < k target: `s_t =` right-aligned in width n,
-  left-padded; the answer comes from the answer head. Right alignment keeps untouched tokens at fixed positions.
-- Mask M_t: non-pad target tokens plus the last pad (the paper's Stage-I mask).
+- Looped input: `a0 o1 ... ok ak =` (width n = 2k + 2). Round t < k target: `s_t =` in width n, padded. The paper
+  right-aligns (left pads) so untouched tokens keep their positions; `align="left"` (the default profile, see the
+  README) puts `s_t =` first and pads on the right, so the frontier sits at a fixed position and every untouched
+  token moves by a constant 2 per round. The answer comes from the answer head.
+- Mask M_t: non-pad target tokens plus the pad next to the content (the last pad when right-aligned: the paper's
+  Stage-I mask; the first pad when left-aligned).
 Everything here is integer list / numpy work; no torch.
 """
 from __future__ import annotations
@@ -84,38 +87,46 @@ def ar_len(k: int) -> int:
     return k * k + 3 * k + 3
 
 
-def looped_example(nums: list[int], ops: list[int], mod: int = P_MOD) -> tuple[list[int], list[list[int]], int]:
-    """(input `s0 =` of width n, round targets t = 1..k-1 right-aligned and left-padded to n, answer)."""
+def looped_example(nums: list[int], ops: list[int], mod: int = P_MOD,
+                   align: str = "right") -> tuple[list[int], list[list[int]], int]:
+    """(input `s0 =` of width n, round targets t = 1..k-1 padded to n (right-aligned: left pads), answer)."""
     st = states(nums, ops, mod)
     x = expr_tokens(nums, ops) + [EQ]
     n = len(x)
     rounds = []
     for n_, o_ in st[1:-1]:
         r = expr_tokens(n_, o_) + [EQ]
-        rounds.append([PAD] * (n - len(r)) + r)
+        rounds.append([PAD] * (n - len(r)) + r if align == "right" else r + [PAD] * (n - len(r)))
     return x, rounds, st[-1][0][0]
 
 
-def round_mask(target: np.ndarray) -> np.ndarray:
-    """M_t[i] = 1 iff target[i] != pad or i is the last pad (the position right before the content); (..., n)."""
+def round_mask(target: np.ndarray, align: str = "right") -> np.ndarray:
+    """M_t[i] = 1 iff target[i] != pad or i is the pad next to the content (right-aligned: the last pad, right
+    before the content; left-aligned: the first pad, right after it); (..., n)."""
     t = np.asarray(target)
     idx = np.arange(t.shape[-1])
-    last = np.where(t == PAD, idx, -1).max(-1, keepdims=True)   # -1 when a row has no pad
-    return (t != PAD) | (idx == last)
+    if align == "right":
+        edge = np.where(t == PAD, idx, -1).max(-1, keepdims=True)   # -1 when a row has no pad
+    else:
+        edge = np.where(t == PAD, idx, t.shape[-1]).min(-1, keepdims=True)
+    return (t != PAD) | (idx == edge)
 
 
-def strip_round(pred: list[int] | np.ndarray) -> list[int]:
-    """A predicted round read off the CoT head: the tokens right of the rightmost predicted pad."""
+def strip_round(pred: list[int] | np.ndarray, align: str = "right") -> list[int]:
+    """A predicted round read off the CoT head: right-aligned, the tokens right of the rightmost predicted pad;
+    left-aligned, the tokens left of the leftmost predicted pad."""
     p = list(int(v) for v in pred)
     pads = [i for i, v in enumerate(p) if v == PAD]
-    return p[pads[-1] + 1:] if pads else p
+    if not pads:
+        return p
+    return p[pads[-1] + 1:] if align == "right" else p[:pads[0]]
 
 
-def assemble(x: list[int], rounds: list[list[int]], ans: int) -> list[int]:
+def assemble(x: list[int], rounds: list[list[int]], ans: int, align: str = "right") -> list[int]:
     """Stage II: an AR-format chain from the problem, the (stripped) rounds `s_t =` and the answer."""
     seq = [BOS] + list(x)
     for r in rounds:
-        seq += strip_round(r)
+        seq += strip_round(r, align)
     return seq + [int(ans), EOS]
 
 

@@ -42,10 +42,12 @@ def looped_chains(model, exprs: list[list[int]], k: int, batch: int = 512):
     for i in range(0, len(exprs), batch):
         x = torch.as_tensor([[D.BOS] + list(e) + [D.EQ] for e in exprs[i:i + batch]])  # (B, n + 1)
         cot, ans = model(x, k)
-        rounds.append(cot.argmax(-1).numpy() if cot is not None else np.zeros((len(x), 0, x.shape[1]), np.int64))
+        rounds.append(cot.argmax(-1).numpy()[:, :, 1:] if cot is not None  # drop the <bos> slot
+                      else np.zeros((len(x), 0, x.shape[1] - 1), np.int64))
         answers.append(ans.argmax(-1).numpy())
     R, A = np.concatenate(rounds), np.concatenate(answers)
-    chains = [D.assemble(list(e) + [D.EQ], list(r), int(a))[D.prompt_len(k):] for e, r, a in zip(exprs, R, A)]
+    align = getattr(model, "align", "right")
+    chains = [D.assemble(list(e) + [D.EQ], list(r), int(a), align)[D.prompt_len(k):] for e, r, a in zip(exprs, R, A)]
     return R, A, chains
 
 

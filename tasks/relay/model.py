@@ -21,7 +21,7 @@ from torch import nn
 from tasks.common.nn import FeedForward, MultiHeadAttention, gpt2_init
 from tasks.common.rope import KVCache, RoPEBlock, apply_rope, rope_cos_sin
 
-from .data import EOS, P_MOD, PAD
+from .data import BOS, EOS, P_MOD, PAD
 
 
 class ARModel(nn.Module):
@@ -92,9 +92,9 @@ class BiRoPELayer(nn.Module):
 
 class LoopedModel(nn.Module):
     def __init__(self, vocab: int, d: int, layers: int, heads: int, d_ff: int, base: float = 10_000.0,
-                 inject: bool = True):
+                 inject: bool = True, align: str = "right"):
         super().__init__()
-        self.d_head, self.base, self.inject = d // heads, base, inject
+        self.d_head, self.base, self.inject, self.align = d // heads, base, inject, align
         self.tok = nn.Embedding(vocab, d)
         self.layers = nn.ModuleList(BiRoPELayer(d, heads, d_ff) for _ in range(layers))
         self.state_norm = nn.LayerNorm(d)
@@ -103,8 +103,9 @@ class LoopedModel(nn.Module):
         self.apply(gpt2_init)
 
     def forward(self, x: torch.Tensor, T: int, rounds: bool = True):
-        """x (B, n) left-padded with <pad>; T iterations -> (CoT logits of e_1..e_{T-1}: (B, T-1, n, V) or None,
-        answer logits from e_T at position n - 2: (B, 11))."""
+        """x (B, n) = `<bos> s0 =` left-padded with <pad>; T iterations -> (CoT logits of e_1..e_{T-1}:
+        (B, T-1, n, V) or None, answer logits (B, 11) from e_T at the answer's slot: position n - 2 (right-aligned
+        rounds) or the one right after <bos> (left-aligned))."""
         B, n = x.shape
         pos = torch.arange(n) - (n - 1)              # right-anchored positions: pads on the left shift nothing
         cos, sin = rope_cos_sin(pos, self.d_head, self.base, self.tok.weight.dtype)  # (n, dh)
@@ -119,7 +120,10 @@ class LoopedModel(nn.Module):
             if rounds and t < T:
                 outs.append(e)
         cot = self.cot_head(torch.stack(outs, 1)) if outs else None  # (B, T-1, n, V)
-        return cot, self.ans_head(e[:, n - 2])  # (B, 11)
+        if self.align == "right":
+            return cot, self.ans_head(e[:, n - 2])  # (B, 11)
+        slot = (x == BOS).int().argmax(1) + 1  # (B,)
+        return cot, self.ans_head(e[torch.arange(B), slot])  # (B, 11)
 
 
 def build_ar(cfg: dict) -> ARModel:
@@ -127,7 +131,8 @@ def build_ar(cfg: dict) -> ARModel:
 
 
 def build_looped(cfg: dict) -> LoopedModel:
-    return LoopedModel(cfg["vocab"], cfg["d"], cfg["layers"], cfg["heads"], cfg["d_ff"], inject=cfg["inject"])
+    return LoopedModel(cfg["vocab"], cfg["d"], cfg["layers"], cfg["heads"], cfg["d_ff"], inject=cfg["inject"],
+                       align=cfg.get("align", "right"))
 
 
 def n_params(m: nn.Module) -> int:

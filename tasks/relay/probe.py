@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--n_train", type=int, default=40000)
     ap.add_argument("--n_test", type=int, default=100)
     ap.add_argument("--mod", type=int, default=7)
+    ap.add_argument("--align", default="left")
     ap.add_argument("--eval_every", type=int, default=200)
     ap.add_argument("--time-only", action="store_true")
     a = ap.parse_args()
@@ -50,15 +51,15 @@ def main() -> None:
     torch.manual_seed(0)
     train, test = make_sets(a.N, a.n_train, a.n_test, a.K, mod=a.mod)
     ks = [(len(e) - 1) // 2 for e in train]
-    cfg = {"vocab": D.VOCAB, "d": a.d, "layers": a.layers, "heads": 4, "d_ff": 4 * a.d, "inject": True}
+    cfg = {"vocab": D.VOCAB, "d": a.d, "layers": a.layers, "heads": 4, "d_ff": 4 * a.d, "inject": True, "align": a.align}
     gen = torch.Generator().manual_seed(1)
     if a.model == "ar":
         model = build_ar(cfg)
-        ds = ARData([D.ar_sequence(*D.split_expr(e), a.mod) for e in train], ks)
+        ds = ARData([D.ar_sequence(*D.split_expr(e), a.mod) for e in train], ks, by="ops")
         loss_fn = lambda s: ar_loss(model, *ds.draw(gen, a.batch))  # noqa: E731
     else:
         model = build_looped(cfg)
-        ds = LoopData(train, ks, a.mod)
+        ds = LoopData(train, ks, a.mod, by="ops", align=a.align)
         aligned = a.model == "looped"
         loss_fn = lambda s: looped_loss(model, *ds.draw(gen, a.batch), 1.0, aligned)  # noqa: E731
     steps = 20 if a.time_only else a.steps

@@ -24,4 +24,4 @@ def schedule(steps: int, lr: float) -> Schedule:
 
 
 def ar_dataset(exprs: list[list[int]], mod: int) -> ARData:
-    return ARData([D.ar_sequence(*D.split_expr(e), mod) for e in exprs], [n_ops(e) for e in exprs])
+    return ARData([D.ar_sequence(*D.split_expr(e), mod) for e in exprs], [n_ops(e) for e in exprs], by="ops")

@@ -20,8 +20,8 @@ def run(p: TrainLoopedParams, io) -> dict[str, float]:
     aligned = arm == "aligned"
     steps = p.steps_aligned if aligned else p.steps_vanilla
     train = load_set(io, "train")
-    ds = LoopData(train, [n_ops(e) for e in train], modulus(io))
-    cfg = net_config(p, inject=p.inject)
+    ds = LoopData(train, [n_ops(e) for e in train], modulus(io), by=p.by, align=p.align)
+    cfg = {**net_config(p, inject=p.inject), "align": p.align}
     torch.manual_seed(io.seed("init", arm))
     model = build_looped(cfg)
     gen = torch.Generator().manual_seed(io.seed("batches", arm))

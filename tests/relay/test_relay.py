@@ -49,17 +49,22 @@ def test_right_aligned_targets_keep_untouched_tokens_in_place():
         for t, r in enumerate(rounds, 1):
             assert r[2 * t + 1:] == x[2 * t + 1:]                              # the tail never moves
             assert r[:2 * t] == [D.PAD] * (2 * t) and r[2 * t] != D.PAD
+        _, left, _ = D.looped_example(*D.split_expr(e), align="left")
+        for t, (r, l_) in enumerate(zip(rounds, left), 1):
+            assert l_[:len(x) - 2 * t] == r[2 * t:] and l_[len(x) - 2 * t:] == [D.PAD] * (2 * t)   # shifted by 2t
 
 
 def test_round_mask_is_content_plus_last_pad():
     t = np.array([[D.PAD, D.PAD, 7, D.PLUS, 3, D.EQ], [5, D.PLUS, 1, D.MINUS, 2, D.EQ]])
     assert D.round_mask(t).tolist() == [[False, True, True, True, True, True], [True] * 6]
+    t = np.array([[7, D.PLUS, 3, D.EQ, D.PAD, D.PAD]])
+    assert D.round_mask(t, "left").tolist() == [[True, True, True, True, True, False]]     # left: the first pad
 
 
 def test_length_distribution_proportional_to_ops():
     c = D.length_counts(21_000, list(range(1, 7)))
     assert sum(c.values()) == 21_000
-    p = PrepareParams(n_train=6000, n_test=20, n_stage2=20, n_selfchain=20)
+    p = PrepareParams(N=6, K=6, mod=11, n_train=6000, n_test=20, n_stage2=20, n_selfchain=20)
     train = build_sets(p, 0)["train"]
     ks = np.bincount([(len(e) - 1) // 2 for e in train], minlength=7)[2:]    # k = 1 is capped by its 242 problems
     expected = np.arange(2, 7) / np.arange(2, 7).sum() * ks.sum()
@@ -90,9 +95,10 @@ def test_ar_causal_mask_and_kv_cache_greedy_equals_full_recompute():
     assert ar_chains(m, exprs, 4, cache=True) == ar_chains(m, exprs, 4, cache=False)
 
 
-def test_looped_left_padding_invariance_and_iterations():
+@pytest.mark.parametrize("align", ["right", "left"])
+def test_looped_left_padding_invariance_and_iterations(align):
     torch.manual_seed(0)
-    m = build_looped(CFG).eval()
+    m = build_looped({**CFG, "align": align}).eval()
     x = torch.as_tensor([[D.BOS] + list(e) + [D.EQ] for e in D.sample_problems(np.random.default_rng(0), 3, 5)])
     xp = torch.cat([torch.full((5, 4), D.PAD), x], 1)                          # x (5, 9), xp (5, 13)
     with torch.no_grad():
@@ -110,13 +116,15 @@ def test_looped_left_padding_invariance_and_iterations():
 
 def test_stage2_assembly_from_ground_truth_rounds():
     rng = np.random.default_rng(2)
-    for k in (1, 3, 8):
-        for e in D.sample_problems(rng, k, 10):
-            x, rounds, ans = D.looped_example(*D.split_expr(e))
-            assert D.assemble(x, rounds, ans) == D.ar_sequence(*D.split_expr(e))
+    for align in ("right", "left"):
+        for k in (1, 3, 8):
+            for e in D.sample_problems(rng, k, 10):
+                x, rounds, ans = D.looped_example(*D.split_expr(e), align=align)
+                assert D.assemble(x, rounds, ans, align) == D.ar_sequence(*D.split_expr(e))
 
 
-def test_strip_round_reads_right_of_the_last_pad():
+def test_strip_round_reads_next_to_the_pads():
+    assert D.strip_round([4, D.PLUS, 1, D.EQ, D.PAD, 3], "left") == [4, D.PLUS, 1, D.EQ]
     assert D.strip_round([3, D.PAD, 4, D.PLUS, 1, D.EQ]) == [4, D.PLUS, 1, D.EQ]
     assert D.strip_round([4, D.PLUS, 1, D.EQ]) == [4, D.PLUS, 1, D.EQ]
 
@@ -151,7 +159,7 @@ def test_looped_chains_shapes():
     m = build_looped(CFG).eval()
     exprs = [list(e) for e in D.sample_problems(np.random.default_rng(0), 4, 7)]
     R, A, ch = looped_chains(m, exprs, 4, batch=3)
-    assert R.shape == (7, 3, 11) and A.shape == (7,) and all(c[-1] == D.EOS for c in ch)
+    assert R.shape == (7, 3, 10) and A.shape == (7,) and all(c[-1] == D.EOS for c in ch)
 
 
 def test_wilson_and_seeded_bootstrap():
@@ -159,3 +167,14 @@ def test_wilson_and_seeded_bootstrap():
     assert p == 0.8 and lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
     x = np.random.default_rng(0).random(50)
     assert bootstrap_ci(np.mean, x, n_boot=200, seed=3) == bootstrap_ci(np.mean, x, n_boot=200, seed=3)
+
+
+@pytest.mark.slow
+def test_two_smoke_runs_give_identical_metrics(tmp_path):
+    from tasks.common.testing import make_root, run_paper
+
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        runs.append(run_paper(make_root(tmp_path / name, ["relay"]), "relay"))
+    assert runs[0] == runs[1]
