@@ -76,8 +76,10 @@ class LoopData:
         self.keys = sorted(self.groups)
         self.probs = length_probs(self.keys, [len(self.groups[k][0]) for k in self.keys], by)
 
-    def draw(self, gen: torch.Generator, batch: int):
-        k = self.keys[int(torch.multinomial(self.probs, 1, generator=gen))]
+    def draw(self, gen: torch.Generator, batch: int, max_k: int | None = None):
+        """A batch of one length; max_k restricts the lengths (a curriculum's first phase)."""
+        probs = self.probs if max_k is None else self.probs * torch.as_tensor([float(k <= max_k) for k in self.keys])
+        k = self.keys[int(torch.multinomial(probs, 1, generator=gen))]
         x, r, m, y = self.groups[k]
         idx = torch.randint(len(x), (batch,), generator=gen)
         return k, x[idx], r[idx], m[idx], y[idx]

@@ -46,7 +46,7 @@ class NetParams(StageParams):
 class TrainARParams(NetParams):
     layers: int = Field(3, ge=1, le=8, description="decoder layers (sheet: 2, paper: 3)")
     seed: int = Field(0, ge=0, description="init and batch-draw seed")
-    steps: int = Field(1500, ge=1, le=100_000, description="optimiser steps (sheet: 1000)")
+    steps: int = Field(2000, ge=1, le=100_000, description="optimiser steps (sheet: 1000)")
     batch: int = Field(32, ge=1, le=4096, description="sequences per step (one length per batch; sheet: 64)")
     lr: float = Field(3e-3, gt=0, le=1, description="peak learning rate (AdamW, wd 0.01, 2 % warm-up, cosine; sheet 1e-3)")
 
@@ -60,7 +60,11 @@ class TrainLoopedParams(NetParams):
     batch: int = Field(32, ge=1, le=4096, description="problems per step (one length per batch; sheet: 128)")
     lr: float = Field(3e-3, gt=0, le=1, description="peak learning rate (sheet: 1e-3)")
     lam: float = Field(1.0, ge=0, le=100, description="lambda of L = L_ans + lambda * L_iter (v1: not given)")
-    inject: bool = Field(True, description="input injection e_t = f(e_{t-1} + e_0) (Fan et al.; not in v1)")
+    inject: bool = Field(False, description="input injection e_t = f(e_{t-1} + e_0) (Fan et al.; not in v1); off "
+                         "with left-aligned rounds, where e_0 no longer lines up with the shifted content")
+    warmup_k: int = Field(2, ge=0, le=15, description="curriculum: lengths <= warmup_k only during the first "
+                          "warmup_frac of the steps (0 = off; not in the paper)")
+    warmup_frac: float = Field(0.2, ge=0, le=1, description="share of the steps under the curriculum")
     align: str = Field("left", pattern=r"^(left|right)$", description="round targets: 'right' (paper: left pads, "
                        "untouched tokens fixed) or 'left' (pads on the right, frontier fixed; see README)")
     by: str = Field("ops", pattern=r"^(ops|size)$", description="batch lengths drawn ∝ #ops (sheet) or ∝ unique "

@@ -25,8 +25,12 @@ def run(p: TrainLoopedParams, io) -> dict[str, float]:
     torch.manual_seed(io.seed("init", arm))
     model = build_looped(cfg)
     gen = torch.Generator().manual_seed(io.seed("batches", arm))
-    hist = fit(model, lambda s: looped_loss(model, *ds.draw(gen, p.batch), p.lam, aligned), schedule(steps, p.lr),
-               progress=io.progress)
+    warm = int(p.warmup_frac * steps) if p.warmup_k else 0
+
+    def loss_fn(step: int):
+        return looped_loss(model, *ds.draw(gen, p.batch, p.warmup_k if step < warm else None), p.lam, aligned)
+
+    hist = fit(model, loss_fn, schedule(steps, p.lr), progress=io.progress)
     io.log_curves(hist.curves())
     io.save_model(model, cfg)
     out = {"final_loss": hist.tail_mean(), "final_l_ans": hist.tail_mean("l_ans"), "n_params": n_params(model),
