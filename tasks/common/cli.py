@@ -278,7 +278,7 @@ def cmd_cluster(a: argparse.Namespace) -> None:
 
         papers = [p for t in (a.papers or ["all"]) for p in resolve(t)]
         validate_all(root, papers)
-        res = cluster.run_on_pool(root, [p.slug for p in papers], pool=a.pool, force=a.force)
+        res = cluster.run_on_pool(root, [p.slug for p in papers], pool=a.pool, force=a.force, spread=a.spread)
         if any(r["state"] != "COMPLETED" for r in res["papers"].values()):
             raise SystemExit(1)
     elif a.action == "pull":
@@ -372,6 +372,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="worker: its name (default host-checkout)")
     sp.add_argument("--state", help="up/down/env: folder of the services' data, logs and PIDs")
     sp.add_argument("--force", action="store_true", help="run: re-run stages even if DVC finds them up to date")
+    sp.add_argument("--spread", type=int, default=0, help="run: split each paper's largest foreach stage (4+ items) "
+                    "into this many flow runs (e.g. the number of workers)")
     sp.set_defaults(fn=cmd_cluster)
     sp = sub.add_parser("ui", help="start the Prefect or MLflow UI on 127.0.0.1")
     sp.add_argument("which", choices=["prefect", "mlflow"])

@@ -228,7 +228,7 @@ def down(state: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- pool setup
-def deploy(root: Path, pool: str = POOL, zombie_s: int = 90) -> None:
+def deploy(root: Path, pool: str = POOL, zombie_s: int | None = None) -> None:
     """The process work pool, the deployments of prefect.yaml, and the documented zombie-flow automation (a flow run
     whose heartbeats stop, e.g. its machine died, becomes CRASHED; `cluster run` then re-submits it)."""
     check_prefect()
@@ -241,7 +241,7 @@ def deploy(root: Path, pool: str = POOL, zombie_s: int = 90) -> None:
                        cwd=root, env=env, capture_output=True, text=True)
     if r.returncode:
         raise UserError(f"prefect deploy failed: {(r.stderr or r.stdout).strip().splitlines()[-1][:300]}")
-    ensure_zombie_automation(zombie_s)
+    ensure_zombie_automation(zombie_s or int(os.environ.get("PAPERFLOW_ZOMBIE_S", "90")))
 
 
 def ensure_zombie_automation(within_s: int = 90) -> None:
@@ -273,6 +273,7 @@ def worker_env(root: Path, name: str, base: dict | None = None) -> dict[str, str
     """A worker's environment: its checkout (the deployment's pull step cds into PAPERFLOW_ROOT), heartbeats every
     30 s (the zombie automation's input), its own PREFECT_HOME."""
     env = dict(base if base is not None else os.environ)
+    (root / ".paperflow").mkdir(exist_ok=True)
     env.update({"PAPERFLOW_ROOT": str(root), "PYTHONPATH": str(root), "PAPERFLOW_WORKER": name,
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": env.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"),
                 "PREFECT_HOME": env.get("PAPERFLOW_WORKER_PREFECT_HOME", str(root / ".paperflow" / "prefect-home")),
@@ -380,8 +381,7 @@ def pull(root: Path, papers: list[str]) -> None:
     --pull`); report stages, whose report.md is a plain git file and so not run-cached, re-run from the pulled
     metrics (seconds)."""
     check_remote(root)
-    globs = [x for p in papers for x in ("--glob", f"{p}_*")]
-    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", *globs]
+    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", "--glob", *(f"{p}_*" for p in papers)]
     r = subprocess.run(cmd, cwd=root)
     if r.returncode:
         raise UserError(f"`{' '.join(cmd)}` failed (exit {r.returncode})")
@@ -394,34 +394,36 @@ def _client():
     return get_client(sync_client=True)
 
 
-def _submit(paper: str, params: dict, attempt: int):
+def _submit(paper: str, params: dict, targets: list[str] | None, label: str):
     from prefect.deployments import run_deployment
 
-    return run_deployment(DEPLOYMENT, parameters={**params, "paper": paper}, timeout=0, as_subflow=False,
-                          flow_run_name=f"{paper}-{params['pipeline_id'][5:]}-a{attempt}")
+    return run_deployment(DEPLOYMENT, parameters={**params, "paper": paper, "targets": targets}, timeout=0,
+                          as_subflow=False, flow_run_name=f"{paper}-{label}-{params['pipeline_id'][5:]}")
 
 
-def kill_stage_runs(root: Path, paper: str, flow_run_id: str) -> list[str]:
-    """The stage runs a crashed flow run left RUNNING (on any machine) become KILLED."""
-    from . import tracking
+def plan(paper: str, spread: int = 0, min_items: int = 4) -> list[list[list[str] | None]]:
+    """The flow runs of one paper, in waves (a wave starts when the one before it completed). Default: one flow run
+    for the whole paper. With `spread` >= 2, the paper's largest foreach stage (at least `min_items` items: seeds,
+    arms) is split into `spread` flow runs, after one for what it needs and before one for the rest; each flow run
+    restores what earlier ones pushed (`targets` None = every stage of the paper)."""
+    from .registry import get_paper
 
-    mlflow = tracking._mlflow(root)
-    client = mlflow.MlflowClient()
-    exp = mlflow.get_experiment_by_name(paper)
-    if exp is None:
-        return []
-    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.status = 'RUNNING' and "
-                                                                 f"tags.`prefect.flow_run_id` = '{flow_run_id}'")
-    for r in runs:
-        client.set_terminated(r.info.run_id, "KILLED")
-    return [r.info.run_id for r in runs]
+    p = get_paper(paper)
+    big = max(p.stages, key=lambda s: len(s.items or ()))
+    names = p.dvc_names(big)
+    if spread < 2 or len(big.items or ()) < min_items:
+        return [[None]]
+    ups = [n for up in big.after for n in p.dvc_names(p.stage(up))]
+    k = min(spread, len(names))
+    chunks = [names[i::k] for i in range(k)]
+    return ([[ups]] if ups else []) + [chunks, [None]]
 
 
 def run_on_pool(root: Path, papers: list[str], pool: str = POOL, force: bool = False, retries: int = 1,
-                timeout: float = 3600, poll: float = 2.0) -> dict[str, dict[str, Any]]:
-    """One flow run per paper on the pool, all under one pipeline id (one MLflow parent run per paper); a flow run
-    that CRASHES (worker or machine gone: the zombie automation) is re-submitted up to `retries` times and the new
-    one resumes from what reached the DVC remote; a FAILED one (a stage raised) is reported, not retried."""
+                spread: int = 0, timeout: float = 3600, poll: float = 2.0) -> dict[str, Any]:
+    """Each paper's flow runs (`plan`) on the pool, all under one pipeline id (one MLflow parent run per paper). A
+    flow run that CRASHES (worker or machine gone: the zombie automation) is re-submitted up to `retries` times and
+    the new one resumes from what reached the DVC remote; a FAILED one (a stage raised) fails its paper."""
     from . import tracking
 
     check_prefect()
@@ -442,45 +444,92 @@ def run_on_pool(root: Path, papers: list[str], pool: str = POOL, force: bool = F
     parents = {p: tracking.find_or_create_parent(root, p, pid, {"via": "cluster", "git.commit": state["commit"],
                                                                 **tracking.execution_tags(root, p)}) for p in papers}
     t0 = time.time()
-    runs = {p: {"attempts": [_submit(p, params, 1).id], "state": "PENDING", "killed_runs": []} for p in papers}
+    runs: dict[str, dict[str, Any]] = {p: {"waves": plan(p, spread), "wave": -1, "units": [], "state": "PENDING",
+                                           "killed_runs": [], "flow_runs": []} for p in papers}
+
+    def start_wave(p: str) -> None:
+        r = runs[p]
+        r["wave"] += 1
+        r["units"] = []
+        for i, targets in enumerate(r["waves"][r["wave"]]):
+            label = f"w{r['wave']}u{i}"
+            r["units"].append({"targets": targets, "label": label, "attempts": [_submit(p, params, targets,
+                                                                                     label + "a1").id], "done": False})
+
+    for p in papers:
+        start_wave(p)
     log.info("pipeline %s: %s submitted to pool %s", pid, ", ".join(papers), pool)
     pending = set(papers)
     with _client() as c:
         while pending and time.time() - t0 < timeout:
             time.sleep(poll)
             for p in sorted(pending):
-                fr = c.read_flow_run(runs[p]["attempts"][-1])
-                st = fr.state.type.value if fr.state else "PENDING"
-                runs[p]["state"] = st
-                if st == "COMPLETED":
-                    pending.discard(p)
-                elif st == "CRASHED" and len(runs[p]["attempts"]) <= retries:
-                    killed = kill_stage_runs(root, p, str(fr.id))
-                    runs[p]["killed_runs"] += killed
-                    log.warning("%s: flow run %s CRASHED (%s); %d stage run(s) marked KILLED; re-submitting", p,
-                                fr.name, fr.state.message, len(killed))
-                    runs[p]["attempts"].append(_submit(p, params, len(runs[p]["attempts"]) + 1).id)
-                elif st in ("FAILED", "CRASHED", "CANCELLED"):
-                    runs[p]["killed_runs"] += kill_stage_runs(root, p, str(fr.id))
-                    log.error("%s: flow run %s %s: %s", p, fr.name, st, (fr.state.message or "")[:300])
-                    pending.discard(p)
+                r = runs[p]
+                for u in r["units"]:
+                    if u["done"]:
+                        continue
+                    fr = c.read_flow_run(u["attempts"][-1])
+                    st = fr.state.type.value if fr.state else "PENDING"
+                    if st == "COMPLETED":
+                        u["done"] = True
+                    elif st == "CRASHED" and len(u["attempts"]) <= retries:
+                        killed = kill_stage_runs(root, p, str(fr.id))
+                        r["killed_runs"] += killed
+                        log.warning("%s: flow run %s CRASHED (%s); %d stage run(s) marked KILLED; re-submitting", p,
+                                    fr.name, fr.state.message, len(killed))
+                        u["attempts"].append(_submit(p, params, u["targets"],
+                                                     f"{u['label']}a{len(u['attempts']) + 1}").id)
+                    elif st in ("FAILED", "CRASHED", "CANCELLED"):
+                        r["killed_runs"] += kill_stage_runs(root, p, str(fr.id))
+                        log.error("%s: flow run %s %s: %s", p, fr.name, st, (fr.state.message or "")[:300])
+                        r["state"] = st
+                if r["state"] in ("FAILED", "CRASHED", "CANCELLED"):
+                    pending.discard(p)            # its other flow runs finish on their own; nothing new starts
+                elif all(u["done"] for u in r["units"]):
+                    r["flow_runs"] += [str(a) for u in r["units"] for a in u["attempts"]]
+                    if r["wave"] + 1 < len(r["waves"]):
+                        start_wave(p)
+                    else:
+                        r["state"] = "COMPLETED"
+                        pending.discard(p)
     for p in pending:
         runs[p]["state"] = "TIMEOUT"
     for p in papers:
-        ok = runs[p]["state"] == "COMPLETED"
-        runs[p]["parent"] = parents[p]
-        runs[p]["parent_status"] = tracking.finish_parent(root, p, parents[p], ok=ok,
-                                                          tolerate=set(runs[p]["killed_runs"]))
-        runs[p]["attempts"] = [str(a) for a in runs[p]["attempts"]]
+        r = runs[p]
+        r["flow_runs"] += [str(a) for u in r["units"] if not u["done"] for a in u["attempts"]]
+        r["parent"] = parents[p]
+        r["parent_status"] = tracking.finish_parent(root, p, parents[p], ok=r["state"] == "COMPLETED",
+                                                    tolerate=set(r["killed_runs"]))
+        del r["units"]
     wall = round(time.time() - t0, 1)
     from . import runlog
 
     runlog.record(root, pid, event="end", via="cluster", target=",".join(papers), wall_s=wall,
                   status="FINISHED" if all(r["state"] == "COMPLETED" for r in runs.values()) else "FAILED")
     for p, r in runs.items():
-        print(f"{p:<10} {r['state']:<10} attempts {len(r['attempts'])}  parent run {r['parent']} ({r['parent_status']})")
+        print(f"{p:<10} {r['state']:<10} flow runs {len(r['flow_runs'])}  parent run {r['parent']} "
+              f"({r['parent_status']})")
     print(f"pipeline {pid}: {wall:.1f} s wall")
-    return {"pipeline_id": pid, "wall_s": wall, "papers": runs}
+    res = {"pipeline_id": pid, "wall_s": wall, "papers": runs}
+    if os.environ.get("PAPERFLOW_CLUSTER_RESULT"):       # for scripts and the cluster test
+        Path(os.environ["PAPERFLOW_CLUSTER_RESULT"]).write_text(json.dumps(res, indent=1))
+    return res
+
+
+def kill_stage_runs(root: Path, paper: str, flow_run_id: str) -> list[str]:
+    """The stage runs a crashed flow run left RUNNING (on any machine) become KILLED."""
+    from . import tracking
+
+    mlflow = tracking._mlflow(root)
+    client = mlflow.MlflowClient()
+    exp = mlflow.get_experiment_by_name(paper)
+    if exp is None:
+        return []
+    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.status = 'RUNNING' and "
+                                                                 f"tags.`prefect.flow_run_id` = '{flow_run_id}'")
+    for r in runs:
+        client.set_terminated(r.info.run_id, "KILLED")
+    return [r.info.run_id for r in runs]
 
 
 def main(argv: list[str] | None = None) -> int:
