@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.pipeline import MACHINE, TIMED, _publish, _results, _runner
 from tasks.common import layout, runlog, tracking
-from tasks.common.cluster import check_worker
+from tasks.common.cluster import check_worker, closure
 from tasks.common.dvcgen import check_name
 from tasks.common.registry import get_paper
 
@@ -50,7 +50,7 @@ def cluster_stage(name: str, root: str, pipeline_id: str, force: bool = False, t
     return state
 
 
-@flow(name="paper-cluster", flow_run_name="{paper}", task_runner=_runner())
+@flow(name="paper-cluster", task_runner=_runner())   # run names come from the coordinator (paper-wave-unit-attempt)
 def cluster_flow(paper: str, pipeline_id: str, want: dict[str, str] | None = None, force: bool = False,
                  targets: list[str] | None = None) -> dict[str, str]:
     """A paper's stages (or `targets` and what they need) on this worker's checkout, under `pipeline_id`."""
@@ -62,7 +62,7 @@ def cluster_flow(paper: str, pipeline_id: str, want: dict[str, str] | None = Non
     tracking.reap_dead_runs(root, [p.slug])
     tracking.mark_ready(root)
     names = [check_name(p.slug), *(n for s in p.stages for n in p.dvc_names(s))]
-    keep = set(names) if not targets else _closure(p, targets)
+    keep = set(names) if not targets else closure(p, targets)
     check = cluster_stage.submit(check_name(p.slug), str(root), pipeline_id)
     futures: dict[str, list] = {}
     out = {check_name(p.slug): check}
@@ -75,19 +75,3 @@ def cluster_flow(paper: str, pipeline_id: str, want: dict[str, str] | None = Non
     _publish(root, p)
     get_run_logger().info("%s on %s: %s", paper, os.environ.get("PAPERFLOW_WORKER", root), result)
     return result
-
-
-def _closure(p, targets: list[str]) -> set[str]:
-    """The DVC stage names in `targets` and every stage they depend on."""
-    by_name = {n: s for s in p.stages for n in p.dvc_names(s)}
-    unknown = [t for t in targets if t not in by_name]
-    if unknown:
-        raise ValueError(f"{p.slug}: unknown DVC stage(s) {unknown}")
-    keep, todo = set(), list(targets)
-    while todo:
-        n = todo.pop()
-        if n in keep:
-            continue
-        keep.add(n)
-        todo += [m for up in by_name[n].after for m in p.dvc_names(p.stage(up))]
-    return keep | {check_name(p.slug)}

@@ -73,6 +73,15 @@ def cmd_run(a: argparse.Namespace) -> None:
     from .registry import resolve
 
     root, papers = _root(), resolve(a.target)
+    if getattr(a, "pool", None):                                 # the pool's services first: one line if missing
+        from .cluster import check_prefect, check_remote
+
+        if a.profile:
+            raise UserError("--profile edits params.yaml, but workers run the committed code: set the profile, "
+                            "commit, then `paperflow run ... --pool` without --profile")
+
+        check_prefect()
+        check_remote(root)
     validate_all(root, papers, a.profile)                       # 1. the input, as it will be
     tracking.ensure_store(root, [p.slug for p in papers])       # 2. the store (server reachable, migrated once)
     tracking.reap_dead_runs(root, [p.slug for p in papers])

@@ -419,6 +419,24 @@ def plan(paper: str, spread: int = 0, min_items: int = 4) -> list[list[list[str]
     return ([[ups]] if ups else []) + [chunks, [None]]
 
 
+def closure(p, targets: list[str]) -> set[str]:
+    """The DVC stage names in `targets`, every stage they depend on, and the paper's params check."""
+    from .dvcgen import check_name
+
+    by_name = {n: s for s in p.stages for n in p.dvc_names(s)}
+    unknown = [t for t in targets if t not in by_name]
+    if unknown:
+        raise ValueError(f"{p.slug}: unknown DVC stage(s) {unknown}")
+    keep, todo = set(), list(targets)
+    while todo:
+        n = todo.pop()
+        if n in keep:
+            continue
+        keep.add(n)
+        todo += [m for up in by_name[n].after for m in p.dvc_names(p.stage(up))]
+    return keep | {check_name(p.slug)}
+
+
 def run_on_pool(root: Path, papers: list[str], pool: str = POOL, force: bool = False, retries: int = 1,
                 spread: int = 0, timeout: float = 3600, poll: float = 2.0) -> dict[str, Any]:
     """Each paper's flow runs (`plan`) on the pool, all under one pipeline id (one MLflow parent run per paper). A
