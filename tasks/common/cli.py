@@ -73,6 +73,15 @@ def cmd_run(a: argparse.Namespace) -> None:
     from .registry import resolve
 
     root, papers = _root(), resolve(a.target)
+    if getattr(a, "pool", None):                                 # the pool's services first: one line if missing
+        from .cluster import check_prefect, check_remote
+
+        if a.profile:
+            raise UserError("--profile edits params.yaml, but workers run the committed code: set the profile, "
+                            "commit, then `paperflow run ... --pool` without --profile")
+
+        check_prefect()
+        check_remote(root)
     validate_all(root, papers, a.profile)                       # 1. the input, as it will be
     tracking.ensure_store(root, [p.slug for p in papers])       # 2. the store (server reachable, migrated once)
     tracking.reap_dead_runs(root, [p.slug for p in papers])
@@ -81,6 +90,13 @@ def cmd_run(a: argparse.Namespace) -> None:
         logging.info("params.yaml: profile set to %s for %s (a tracked change: `git diff params.yaml`)",
                      a.profile, ", ".join(p.slug for p in papers))
     started = time.time()
+    if getattr(a, "pool", None):   # several machines: one flow run per paper on the work pool (docs/cluster.md)
+        from .cluster import run_on_pool
+
+        res = run_on_pool(root, [p.slug for p in papers], pool=a.pool, force=a.force)
+        if any(r["state"] != "COMPLETED" for r in res["papers"].values()):
+            raise SystemExit(1)
+        return
     if a.via == "prefect":   # the flow records the execution (MLflow parents, run log) itself
         from flows.pipeline import paper_flow, suite_flow
 
@@ -258,6 +274,48 @@ def cmd_ui(a: argparse.Namespace) -> None:
     raise SystemExit(serve_group(cmd, root, env))
 
 
+def cmd_cluster(a: argparse.Namespace) -> None:
+    """Services, pool, workers and runs on several machines (tasks/common/cluster.py, docs/cluster.md)."""
+    import json
+
+    from . import cluster
+
+    root = _root()
+    state = Path(a.state or os.environ.get("PAPERFLOW_CLUSTER_STATE") or root / ".paperflow" / "cluster").resolve()
+    host = os.environ.get("PAPERFLOW_CLUSTER_HOST", "127.0.0.1")
+    if a.action == "up":
+        info = cluster.up(state, host)
+        print("\n".join(f"export {k}={v}" for k, v in info["env"].items()))
+        print(f"# PIDs in {state / 'pids.json'}; stop with `paperflow cluster down`")
+    elif a.action == "down":
+        print("stopped: " + (", ".join(cluster.down(state)) or "nothing (no pids.json)"))
+    elif a.action == "env":
+        info = json.loads((state / "pids.json").read_text())
+        print("\n".join(f"export {k}={v}" for k, v in info["env"].items()))
+    elif a.action == "deploy":
+        cluster.deploy(root, a.pool)
+        print(f"pool {a.pool}: deployment {cluster.DEPLOYMENT} and the zombie automation are registered")
+    elif a.action == "worker":
+        cluster.check_prefect()
+        cluster.check_remote(root)
+        name = a.name or f"{os.uname().nodename}-{root.name}"
+        cmd = cluster.worker_cmd(a.pool, name)
+        logging.info("%s (checkout %s)", " ".join(cmd), root)
+        raise SystemExit(serve_group(cmd, root, cluster.worker_env(root, name)))
+    elif a.action == "run":
+        from .registry import resolve
+
+        papers = [p for t in (a.papers or ["all"]) for p in resolve(t)]
+        validate_all(root, papers)
+        res = cluster.run_on_pool(root, [p.slug for p in papers], pool=a.pool, force=a.force, spread=a.spread)
+        if any(r["state"] != "COMPLETED" for r in res["papers"].values()):
+            raise SystemExit(1)
+    elif a.action == "pull":
+        from .registry import resolve
+
+        cluster.pull(root, [p.slug for t in (a.papers or ["all"]) for p in resolve(t)])
+
+
 def serve_group(cmd: list[str], cwd: Path, env: dict) -> int:
     """Run a server in its own process group; SIGTERM, SIGINT or SIGHUP to us takes the whole group down
     (the MLflow server's uvicorn workers, Prefect's services), so nothing is left listening."""
@@ -307,6 +365,7 @@ def parser() -> argparse.ArgumentParser:
                     help="prefect (default): independent stages side by side, one per core (PAPERFLOW_JOBS); "
                          "dvc: one plain `dvc repro`, stages one at a time")
     sp.add_argument("--force", action="store_true", help="re-run stages even if DVC finds them up to date")
+    sp.add_argument("--pool", help="fan out over the Prefect workers of this work pool (docs/cluster.md)")
     sp.set_defaults(fn=cmd_run)
     sp = sub.add_parser("report", help="write reports/index.md from every paper's claims")
     sp.set_defaults(fn=cmd_report)
@@ -340,6 +399,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("target", help=f"'all' or one of: {slug_names()}")
     sp.add_argument("--cron", required=True, help='e.g. "0 3 * * *"')
     sp.set_defaults(fn=cmd_schedule)
+    sp = sub.add_parser("cluster", help="several machines: services, work pool, workers, runs (docs/cluster.md)")
+    sp.add_argument("action", choices=["up", "down", "env", "deploy", "worker", "run", "pull"])
+    sp.add_argument("papers", nargs="*", help="run/pull: papers ('all' by default)")
+    sp.add_argument("--pool", default="paperflow", help="the Prefect work pool")
+    sp.add_argument("--name", help="worker: its name (default host-checkout)")
+    sp.add_argument("--state", help="up/down/env: folder of the services' data, logs and PIDs")
+    sp.add_argument("--force", action="store_true", help="run: re-run stages even if DVC finds them up to date")
+    sp.add_argument("--spread", type=int, default=0, help="run: split each paper's largest foreach stage (4+ items) "
+                    "into this many flow runs (e.g. the number of workers)")
+    sp.set_defaults(fn=cmd_cluster)
     sp = sub.add_parser("ui", help="start the Prefect or MLflow UI on 127.0.0.1")
     sp.add_argument("which", choices=["prefect", "mlflow"])
     sp.add_argument("--port", type=int)

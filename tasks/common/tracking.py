@@ -93,6 +93,16 @@ def _owner_tags() -> dict[str, str]:
     return {"paperflow.host": socket.gethostname(), "paperflow.pid": str(os.getpid())}
 
 
+def _worker_tags(root: Path) -> dict[str, str]:
+    """Where a stage ran, for a run on a Prefect worker: the checkout, the worker and the flow run (so the
+    coordinator can mark a crashed flow run's stage runs KILLED on any machine)."""
+    tags = {"paperflow.checkout": str(Path(root).resolve())}
+    for key, var in (("prefect.flow_run_id", "PREFECT__FLOW_RUN_ID"), ("paperflow.worker", "PAPERFLOW_WORKER")):
+        if os.environ.get(var):
+            tags[key] = os.environ[var]
+    return tags
+
+
 def reap_dead_runs(root: Path, papers: list[str]) -> list[str]:
     """Runs still RUNNING whose owning process (on this host) is gone, e.g. after `kill -9`, become KILLED."""
     mlflow = _mlflow(root)
@@ -176,10 +186,11 @@ def end_parent(root: Path, run_id: str, status: str = "FINISHED") -> None:
     _mlflow(root).MlflowClient().set_terminated(run_id, status)
 
 
-def finish_parent(root: Path, paper: str, run_id: str, ok: bool) -> str:
+def finish_parent(root: Path, paper: str, run_id: str, ok: bool, tolerate: set[str] | frozenset = frozenset()) -> str:
     """Close a pipeline execution's parent run: deleted when no stage ran (a no-op execution), FAILED when the
     execution or any child failed, else FINISHED with the paper's verdict counts logged on it (so the compare view
-    lines executions up). Returns the status ("DELETED" for a no-op)."""
+    lines executions up). Returns the status ("DELETED" for a no-op). `tolerate`: ids of child runs KILLED with a
+    crashed worker whose stage a retry finished (the cluster coordinator); they do not fail the parent."""
     import json
 
     from mlflow.entities import Metric
@@ -193,7 +204,10 @@ def finish_parent(root: Path, paper: str, run_id: str, ok: bool) -> str:
     if ok and not children:
         client.delete_run(run_id)
         return "DELETED"
-    status = "FINISHED" if ok and all(c.info.status == "FINISHED" for c in children) else "FAILED"
+    done = {c.data.tags.get("dvc.stage") for c in children if c.info.status == "FINISHED"}
+    status = "FINISHED" if ok and all(c.info.status == "FINISHED" or (c.info.run_id in tolerate and
+                                                                      c.data.tags.get("dvc.stage") in done)
+                                      for c in children) else "FAILED"
     report = metrics_file(root, paper, "report")
     if report.exists():
         counts = {k: float(v) for k, v in json.loads(report.read_text()).items() if isinstance(v, (int, float))}
@@ -271,7 +285,7 @@ def stage_run(root: Path, paper: str, stage: str, params: dict[str, Any], tags: 
     pid = pipeline_id()
     parent = find_or_create_parent(root, paper, pid, {k: v for k, v in tags.items() if k.startswith("git.")})
     with mlflow.start_run(experiment_id=_experiment_id(mlflow, paper), run_name=stage, parent_run_id=parent,
-                          tags={**tags, **_owner_tags(), "paperflow.pipeline_id": pid,
+                          tags={**tags, **_owner_tags(), **_worker_tags(root), "paperflow.pipeline_id": pid,
                                 "paperflow.role": "stage"}) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         try:
