@@ -6,7 +6,8 @@ The constants are the sheet's, fixed before any result was seen. EM/ES and diffe
 reductions are fractions. Validity gates (sheet rows "Gate" and "Sanity") are `Gate`s in each verdict's `gates`:
 the EM gate applies to P1 and P2, the stale-cache sanity gate (one per task) to P1 only; P3 and P4 have none.
 Amendment (issue 11, recorded with the original verdicts by `report.py` through `claims.amend`): the gate and the
-sanity check count only target lines that need the context (`ctx=True`); see AMENDMENT / AMENDMENT_REASON.
+sanity check count only target lines that need the context (`ctx=True`); AMENDMENT is the original criterion,
+AMENDMENT_REASON the change and why.
 """
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ P4_KL_FACTOR = 10.0              # KL_PIE <= KL_conflict / 10
 
 GATE_EM_NAME = "full-recompute EM on unedited contexts (%)"
 CTX = " [target lines that need the context]"   # suffix of the amended gates' names (issue 11)
-AMENDMENT = ("gate and sanity check count only target lines that need the context: a `return` line (the return of "
-             "the last assigned name) is predictable from the re-typed function alone")
-AMENDMENT_REASON = ("the paper's targets (RepoBench next lines) are lines that depend on the repository context; the "
+AMENDMENT = ("gate (full-recompute EM on unedited contexts >= 50 %) and sanity check (EM_full - EM_stale >= 20 "
+             "points per task) over every target line, `return` lines included")   # the original criterion
+AMENDMENT_REASON = ("amended: both count only target lines that need the context (a `return` line, the return of the "
+                    "last assigned name, is predictable from the re-typed function alone); the paper's targets (RepoBench next lines) are lines that depend on the repository context; the "
                     "original gate counted `return` targets, which full recomputation and a stale cache both predict "
                     "from the local copy, so it did not measure the skill the edit tests (issue 11)")
 
