@@ -5,6 +5,9 @@ stage computes the numbers (Wilson EM, paired bootstrap differences, FLOP and wa
 The constants are the sheet's, fixed before any result was seen. EM/ES and differences are in points (0-100);
 reductions are fractions. Validity gates (sheet rows "Gate" and "Sanity") are `Gate`s in each verdict's `gates`:
 the EM gate applies to P1 and P2, the stale-cache sanity gate (one per task) to P1 only; P3 and P4 have none.
+Amendment (issue 11, recorded with the original verdicts by `report.py` through `claims.amend`): the gate and the
+sanity check count only target lines that need the context (`ctx=True`); AMENDMENT is the original criterion,
+AMENDMENT_REASON the change and why.
 """
 from __future__ import annotations
 
@@ -30,46 +33,58 @@ P4_CLEARLY_LOWER = 0.05          # conflict's mean cosine <= PIE's - 0.05
 P4_KL_FACTOR = 10.0              # KL_PIE <= KL_conflict / 10
 
 GATE_EM_NAME = "full-recompute EM on unedited contexts (%)"
+CTX = " [target lines that need the context]"   # suffix of the amended gates' names (issue 11)
+AMENDMENT = ("gate (full-recompute EM on unedited contexts >= 50 %) and sanity check (EM_full - EM_stale >= 20 "
+             "points per task) over every target line, `return` lines included")   # the original criterion
+AMENDMENT_REASON = ("amended: both count only target lines that need the context (a `return` line, the return of the "
+                    "last assigned name, is predictable from the re-typed function alone); the paper's targets (RepoBench next lines) are lines that depend on the repository context; the "
+                    "original gate counted `return` targets, which full recomputation and a stale cache both predict "
+                    "from the local copy, so it did not measure the skill the edit tests (issue 11)")
 
 
-def em_gate(em_full: float) -> Gate:
-    """Sheet "Gate": full-recompute EM (%) on natural contexts >= 50 (NaN fails)."""
-    return at_least(GATE_EM_NAME, em_full, GATE_MIN_EM_FULL)
+def em_gate(em_full: float, ctx: bool = False) -> Gate:
+    """Sheet "Gate": full-recompute EM (%) on natural contexts >= 50 (NaN fails); `ctx`: the amended gate (only
+    target lines that need the context)."""
+    return at_least(GATE_EM_NAME + (CTX if ctx else ""), em_full, GATE_MIN_EM_FULL)
 
 
-def sanity_gates(stale_gaps: Mapping[str, dict]) -> list[Gate]:
+def sanity_gates(stale_gaps: Mapping[str, dict], ctx: bool = False) -> list[Gate]:
     """Sheet "Sanity": EM_full - EM_stale (points, `{value, lo, hi}`) >= 20 on every task, one gate per task."""
-    return [at_least(f"sanity {t}: EM_full - EM_stale (points)", g["value"], SANITY_MIN_GAP)
+    return [at_least(f"sanity {t}: EM_full - EM_stale (points)" + (CTX if ctx else ""), g["value"], SANITY_MIN_GAP)
             for t, g in stale_gaps.items()]
 
 
-def p1(gate_em: dict, stale_gaps: Mapping[str, dict], diffs: Mapping[str, Mapping[str, dict]]) -> Verdict:
+def p1(gate_em: dict, stale_gaps: Mapping[str, dict], diffs: Mapping[str, Mapping[str, dict]],
+       ctx: bool = False) -> Verdict:
     """P1 accuracy. `gate_em`: EM_full (%) as `{value, lo, hi}`; `stale_gaps[t]`: EM_full - EM_stale;
     `diffs[t]["em"|"es"]`: PIE - full in points with its paired-bootstrap CI. Per task: |diff| <= 2 and CI inside
-    +-3. Gates: EM gate, then the sanity gate of each task (a failed one makes P1 INCONCLUSIVE: it would be vacuous)."""
-    meas, checks = {"gate: EM_full on unedited contexts (%)": gate_em}, {}
+    +-3. Gates: EM gate, then the sanity gate of each task (a failed one makes P1 INCONCLUSIVE: it would be vacuous).
+    `ctx`: the gate and sanity numbers count only target lines that need the context (the amended gates)."""
+    meas, checks = {"gate: EM_full on unedited contexts (%)" + (CTX if ctx else ""): gate_em}, {}
     for t, per_key in diffs.items():
-        meas[f"{t}: EM_full - EM_stale (sanity)"] = stale_gaps[t]
+        meas[f"{t}: EM_full - EM_stale (sanity)" + (CTX if ctx else "")] = stale_gaps[t]
         for key in ("em", "es"):
             d = per_key[key]
             meas[f"{t}: {key.upper()}_PIE - {key.upper()}_full"] = d
             checks[f"{t}: |{key.upper()} diff| <= {P1_MAX_GAP}"] = abs(d["value"]) <= P1_MAX_GAP
             checks[f"{t}: {key.upper()} diff CI inside +-{P1_CI_BOUND}"] = (-P1_CI_BOUND <= d["lo"]
                                                                             and d["hi"] <= P1_CI_BOUND)
-    sanity = sanity_gates(stale_gaps)
-    v = judge("P1", checks, meas, gates=[em_gate(gate_em["value"]), *sanity])
+    sanity = sanity_gates(stale_gaps, ctx)
+    v = judge("P1", checks, meas, gates=[em_gate(gate_em["value"], ctx), *sanity])
     if not all(g.passed for g in sanity):
         v.reason += (f" (sanity: EM_stale is not << EM_full, gap < {SANITY_MIN_GAP:g} points on some task, "
                      "so P1 would be vacuous)")
     return v
 
 
-def p2(gate_em: dict, drops: Mapping[str, dict]) -> Verdict:
+def p2(gate_em: dict, drops: Mapping[str, dict], ctx: bool = False) -> Verdict:
     """P2 temporal confusion. `drops[t]`: EM_conflict - EM_full (points, CI) for t in P2_TASKS; each <= -10.
-    Gate: the EM gate (no sanity gate). A FAIL means not reproduced (position-insensitive model); not tuned."""
+    Gate: the EM gate (no sanity gate; `ctx`: the amended one). A FAIL means not reproduced (position-insensitive
+    model); not tuned."""
     meas = {f"{t}: EM_conflict - EM_full": drops[t] for t in P2_TASKS}
+    meas["gate: EM_full on unedited contexts (%)" + (CTX if ctx else "")] = gate_em
     checks = {f"{t}: EM_conflict <= EM_full - {P2_MIN_DROP:g}": drops[t]["value"] <= -P2_MIN_DROP for t in P2_TASKS}
-    v = judge("P2", checks, meas, gates=[em_gate(gate_em["value"])])
+    v = judge("P2", checks, meas, gates=[em_gate(gate_em["value"], ctx)])
     if v.verdict == FAIL:
         v.reason += " (not reproduced: the tiny model is insensitive to the position offsets)"
     return v

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPECIAL = ["<pad>", "NEWLINE", "INDENT"]
+SPECIAL = ["<pad>", "NL", "NLI"]   # line-start tokens: top-level line, indented line
 KEYWORDS = ["def", "return", "for", "in", "range", "if", "print", "=", "+", "-", "*", "(", ")", ":", ",", ">"]
 FUNCS = [f"f{i}" for i in range(16)]
 VARS = [f"v{i}" for i in range(32)]
@@ -26,31 +26,32 @@ ARGS = [f"a{i}" for i in range(8)]
 DIGITS = [str(i) for i in range(10)]
 VOCAB = SPECIAL + KEYWORDS + FUNCS + VARS + ARGS + DIGITS
 TOK = {w: i for i, w in enumerate(VOCAB)}
-PAD, NL, INDENT = TOK["<pad>"], TOK["NEWLINE"], TOK["INDENT"]
+PAD, NL, NLI = TOK["<pad>"], TOK["NL"], TOK["NLI"]
+STOP = (NL, NLI)   # a line ends where the next one starts
 OPS = ["+", "-", "*"]
 TASKS = ("insertion", "deletion", "edition")
 
 
 def _body_line(rng, lhs: str, operands: list[str]) -> list[str]:
-    """INDENT lhs = t op t [op t] NEWLINE (7 or 9 tokens)."""
+    """NLI lhs = t op t [op t] (6 or 8 tokens)."""
     def term():
         return operands[rng.integers(len(operands))] if rng.random() < 0.8 else DIGITS[rng.integers(10)]
     expr = [term()]
     for _ in range(int(rng.integers(1, 3))):
         expr += [OPS[rng.integers(3)], term()]
-    return ["INDENT", lhs, "=", *expr, "NEWLINE"]
+    return ["NLI", lhs, "=", *expr]
 
 
 def _function(rng, name: str, lhs_pool: list[str]) -> tuple[list[str], list[list[str]]]:
     """Signature line and body lines (2-6 assignments + return) of one header function."""
     args = list(rng.choice(ARGS, size=int(rng.integers(1, 4)), replace=False))
-    sig = ["def", name, "("] + sum(([a, ","] for a in args), [])[:-1] + [")", ":", "NEWLINE"]
+    sig = ["NL", "def", name, "("] + sum(([a, ","] for a in args), [])[:-1] + [")", ":"]
     body, known = [], list(args)
     for _ in range(int(rng.integers(2, 7))):
         lhs = lhs_pool.pop()
         body.append(_body_line(rng, lhs, known))
         known.append(lhs)
-    body.append(["INDENT", "return", known[-1], "NEWLINE"])
+    body.append(["NLI", "return", known[-1]])
     return sig, body
 
 
@@ -59,14 +60,14 @@ def _stmt(rng) -> list[list[str]]:
     v = lambda: VARS[rng.integers(32)]  # noqa: E731
     u = rng.random()
     if u < 0.5:
-        return [[v(), "=", v(), OPS[rng.integers(3)], rng.choice([v(), DIGITS[rng.integers(10)]]), "NEWLINE"]]
+        return [["NL", v(), "=", v(), OPS[rng.integers(3)], rng.choice([v(), DIGITS[rng.integers(10)]])]]
     if u < 0.7:
-        return [["print", "(", v(), ")", "NEWLINE"]]
+        return [["NL", "print", "(", v(), ")"]]
     if u < 0.85:
         x = v()
-        return [["for", x, "in", "range", "(", DIGITS[rng.integers(1, 10)], ")", ":", "NEWLINE"],
-                ["INDENT", "print", "(", x, ")", "NEWLINE"]]
-    return [["if", v(), ">", DIGITS[rng.integers(10)], ":", "NEWLINE"], ["INDENT", v(), "=", v(), "NEWLINE"]]
+        return [["NL", "for", x, "in", "range", "(", DIGITS[rng.integers(1, 10)], ")", ":"],
+                ["NLI", "print", "(", x, ")"]]
+    return [["NL", "if", v(), ">", DIGITS[rng.integers(10)], ":"], ["NLI", v(), "=", v()]]
 
 
 @dataclass
@@ -82,10 +83,11 @@ class File:
     infile: tuple[int, int]  # line range of the in-file statements
 
     def tokens(self) -> list[str]:
-        return [t for ln in self.lines for t in ln]
+        """The context: every line, then the target line's start token (NLI): the model writes its words next."""
+        return [t for ln in self.lines for t in ln] + ["NLI"]
 
     def target(self) -> list[str]:
-        return self.lines[self.body_start[self.src] + self.cut][:-1]
+        return self.lines[self.body_start[self.src] + self.cut][1:]   # words, without the line-start token
 
 
 def make_file(rng, min_len: int, max_len: int) -> File:
@@ -159,6 +161,26 @@ def make_train_file(rng, min_len: int, max_len: int) -> list[str]:
         return [t for ln in head + infile + copies for t in ln]
 
 
+def copy_block(rng, n_tokens: int) -> tuple[list[str], int]:
+    """Copy warm-start sequence of 2 * n_tokens words: a block of random body lines (NLI lhs = expression, operands
+    from a small pool, so line starts and line ends repeat inside the block, as in real code) of n_tokens/2 to
+    n_tokens words, filler lines, then the block again, so the copy distance varies (no fixed-offset shortcut).
+    Copying the repeat needs content-based multi-token induction at line boundaries, as next-line prediction does.
+    Returns the words and the index where the repeat starts."""
+    def lines(k: int, pool: list[str]) -> list[str]:
+        out: list[str] = []
+        while len(out) < k:
+            lhs = VARS[rng.integers(32)]
+            out += _body_line(rng, lhs, pool)
+            pool.append(lhs)
+        return out[:k]
+    b = int(rng.integers(n_tokens // 2, n_tokens + 1))
+    pool = list(rng.choice(ARGS + VARS, size=6, replace=False))
+    block = lines(b, pool)
+    filler = lines(2 * n_tokens - 2 * b, list(pool)) if b < n_tokens else []
+    return block + filler + block, b + len(filler)
+
+
 def encode(words: list[str]) -> list[int]:
     return [TOK[w] for w in words]
 
@@ -207,9 +229,9 @@ def make_instance(rng, task: str, min_len: int, max_len: int) -> dict:
             spots = sorted([tl, *rng.choice(others, size=n_other, replace=False).tolist()])
             pre = list(post)
             for s in spots:
-                if post[s][0] == "INDENT" and post[s][1] != "return":
+                if post[s][0] == "NLI" and post[s][1] != "return":
                     pre[s] = _other_line(rng, post[s], known)
-                elif post[s][0] == "INDENT":  # the return line: replace by an assignment
+                elif post[s][0] == "NLI":  # the return line: replace by an assignment
                     pre[s] = _body_line(rng, VARS[rng.integers(32)], known)
                 else:  # top-level statement: one of a different length
                     while len(pre[s]) == len(post[s]):
@@ -218,11 +240,12 @@ def make_instance(rng, task: str, min_len: int, max_len: int) -> dict:
             edits = [(o[s], o[s + 1], post[s]) for s in spots]
         else:
             raise ValueError(f"unknown task {task!r}")
-        x, xp = sum(pre, []), sum(post, [])
+        x, xp = sum(pre, []) + ["NLI"], sum(post, []) + ["NLI"]   # context ends with the target's start token
         if len(x) > max_len + 40 or pre[tl] == post[tl]:
             continue
         inst = {"x": encode(x), "xp": encode(xp), "edits": [(int(i), int(j), encode(y)) for i, j, y in edits],
-                "target": encode(f.target()), "stale_target": encode(pre[tl][:-1])}
+                "target": encode(f.target()), "stale_target": encode(pre[tl][1:]),
+                "needs_context": f.target()[0] != "return"}   # a return line is predictable from the copy alone
         assert apply_edits(inst["x"], inst["edits"]) == inst["xp"]
         return inst
 
@@ -237,8 +260,5 @@ def apply_edits(x: list[int], edits) -> list[int]:
 
 
 def line_str(ids) -> str:
-    """Tokens of a line as a string, NEWLINE and leading INDENT dropped (the part EM/ES compare)."""
-    w = [t for t in decode(ids) if t not in ("NEWLINE", "<pad>")]
-    if w and w[0] == "INDENT":
-        w = w[1:]
-    return " ".join(w)
+    """Words of a line as a string, line-start tokens and padding dropped (the part EM/ES compare)."""
+    return " ".join(t for t in decode(ids) if t not in ("NL", "NLI", "<pad>"))

@@ -4,8 +4,10 @@ For every instance (insertion, deletion, edition) the pre-edit cache of x is bui
 updates it (tasks/pie/methods.py) under FlopCounterMode, then greedy-decodes the next line. Measured per instance:
 EM (`pred.split() == gt.split()`, RepoBench) and ES (`rapidfuzz.fuzz.ratio`, 0-100), agreement with full
 recomputation's line, KL(full || method) of the first generated token, per-layer mean cosine of the reused suffix
-keys to the full-recompute keys, update FLOPs; on the first `n_timed` instances per task, the update latency
-(interleaved methods, median of `repeats`). Writes `results.json`. Run: `paperflow stage pie evaluate`.
+keys to the full-recompute keys, update FLOPs (of the lean updates, tasks/pie/lean.py, and of the reference),
+and the largest |logit| difference between each lean update and the reference (methods.py, which the accuracy
+numbers come from); on the first `n_timed` instances per task, the lean update latency (interleaved methods,
+median of `repeats`). Writes `results.json`. Run: `paperflow stage pie evaluate`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import numpy as np
 import torch
 from rapidfuzz import fuzz
 
-from .edits import NL, TASKS, line_str
+from .edits import STOP, TASKS, line_str
+from .lean import LEAN_METHODS, LeanCache, lean_flops, lean_update
 from .methods import METHODS, UPDATE_METHODS, count_flops, greedy, prefill, update
 from .model import build
 from .params import EvaluateParams
@@ -54,20 +57,24 @@ def one(model, inst, max_new: int) -> dict:
     x, xp, edits = inst["x"], inst["xp"], [(i, j, y) for i, j, y in inst["edits"]]
     gt = line_str(inst["target"])
     pl, pre = prefill(model, x)
+    lpre = LeanCache.from_kv(pre)
     rec = {"n": len(x), "n_new": len(xp), "m": sum(len(y) for _, _, y in edits), "first_edit": edits[0][0],
-           "dist_to_end": len(x) - edits[-1][1]}
+           "dist_to_end": len(x) - edits[-1][1], "needs_context": bool(inst["needs_context"])}
     res = {}
     for me in METHODS:
         if me in UPDATE_METHODS:
             r, fl, rot = count_flops(me, model, pre, pl, x, xp, edits)
+            rec[f"ref_flops_{me}"] = fl + rot
+            fl, rot = lean_flops(me, model, lpre, xp, edits)
             rec[f"flops_{me}"], rec[f"rot_flops_{me}"] = fl, rot
+            rec[f"lean_diff_{me}"] = float((lean_update(me, model, lpre, xp, edits)[0] - r[0]).abs().max())
         else:
             r = update(me, model, pre, pl, x, xp, edits)
         res[me] = r
     idx = [t for t in reused_new_index(len(x), edits) if t < len(xp) - 1]
     preds = {}
     for me, (lg, c, pos, _) in res.items():
-        preds[me] = line_str(greedy(model, lg, c, pos, NL, max_new))
+        preds[me] = line_str(greedy(model, lg, c, pos, STOP, max_new))
         rec[f"em_{me}"], rec[f"es_{me}"] = em_es(preds[me], gt)
         rec[f"kl_{me}"] = kl(res["full"][0], lg)
         if me in ("suffix", "pie", "conflict") and idx:
@@ -79,14 +86,15 @@ def one(model, inst, max_new: int) -> dict:
 
 
 def timed(model, inst, repeats: int, rng) -> dict[str, float]:
-    """Median update latency (ms) per method, methods interleaved in a random order each round, 1 warm-up round."""
-    x, xp, edits = inst["x"], inst["xp"], [(i, j, y) for i, j, y in inst["edits"]]
-    pl, pre = prefill(model, x)
-    ts = {me: [] for me in UPDATE_METHODS}
+    """Median lean update latency (ms) per method, methods interleaved in a random order each round, 1 warm-up
+    round."""
+    xp, edits = inst["xp"], [(i, j, y) for i, j, y in inst["edits"]]
+    lpre = LeanCache.from_kv(prefill(model, inst["x"])[1])
+    ts = {me: [] for me in LEAN_METHODS}
     for r in range(repeats + 1):
-        for me in rng.permutation(UPDATE_METHODS):
+        for me in rng.permutation(LEAN_METHODS):
             t0 = time.perf_counter()
-            update(me, model, pre, pl, x, xp, edits)
+            lean_update(me, model, lpre, xp, edits)
             if r:
                 ts[me].append(1e3 * (time.perf_counter() - t0))
     return {me: float(np.median(v)) for me, v in ts.items()}
@@ -117,6 +125,8 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
                 metrics[f"{t}_cos_{me}_L{l + 1}"] = float(v)
         for me in UPDATE_METHODS:
             metrics[f"{t}_gflops_{me}"] = 1e-9 * float(np.mean([r[f"flops_{me}"] + r[f"rot_flops_{me}"] for r in rows]))
+        for me in UPDATE_METHODS:
+            metrics[f"{t}_lean_max_abs_logit_diff_{me}"] = float(max(r[f"lean_diff_{me}"] for r in rows))
         for ref in ("full", "suffix"):
             metrics[f"{t}_flops_ratio_pie_{ref}"] = float(np.mean(
                 [(r["flops_pie"] + r["rot_flops_pie"]) / r[f"flops_{ref}"] for r in rows]))
@@ -126,5 +136,7 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
         if lat[t]:
             metrics[f"{t}_ms_ratio_pie_full"] = float(np.median([d["pie"] / d["full"] for d in lat[t]]))
     metrics["unedited_em_full"] = 100 * float(np.mean([r["em_full"] for t in TASKS for r in results[t]]))
+    ctx = [r["em_full"] for t in TASKS for r in results[t] if r["needs_context"]]
+    metrics["unedited_em_full_needs_context"] = 100 * float(np.mean(ctx)) if ctx else float("nan")
     io.save_json("results.json", {"tasks": results, "latency": lat, "n_layers": model.n_layers})
     return metrics

@@ -90,12 +90,12 @@ def count_flops(method: str, model, pre, pre_logits, x, xp, edits):
     return res, int(fc.get_total_flops()), int(rot)
 
 
-def greedy(model, logits: torch.Tensor, cache: KVCache, pos: int, stop: int, max_new: int) -> list[int]:
-    """Greedy decoding from an updated cache until `stop` (NEWLINE) or max_new tokens; stop token excluded."""
+def greedy(model, logits: torch.Tensor, cache: KVCache, pos: int, stop: tuple[int, ...], max_new: int) -> list[int]:
+    """Greedy decoding from an updated cache until a `stop` token (a line start) or max_new tokens; stop excluded."""
     out = []
     for s in range(max_new):
         t = int(logits.argmax(-1))
-        if t == stop:
+        if t in stop:
             break
         out.append(t)
         if s == max_new - 1:

@@ -33,18 +33,28 @@ class TrainParams(StageParams):
     heads: int = Field(4, ge=1, le=32, description="attention heads (d_head = d / heads; sheet: 4)")
     d_ff: int = Field(512, ge=16, le=8192, description="feed-forward width (sheet: 512)")
     rope_base: float = Field(10_000.0, ge=10, le=1e7, description="RoPE base b")
-    steps: int = Field(600, ge=1, le=100_000, description="AdamW steps (sheet: 800-1500)")
+    steps: int = Field(900, ge=1, le=100_000, description="AdamW steps in all, copy warm-up included (sheet: 800-1500)")
+    warm_steps: int = Field(300, ge=0, le=100_000, description="first steps on short copy sequences only (curriculum; "
+                            "not in the sheet)")
+    warm_batch: int = Field(128, ge=2, le=4096, description="short copy sequences per warm-up step (half random "
+                            "tokens, half code lines)")
+    warm_len: int = Field(16, ge=4, le=512, description="block length bound of the warm-up copies (sequences are "
+                          "2 x warm_len tokens)")
+    eval_every: int = Field(300, ge=0, le=100_000, description="steps between teacher-forced next-line EM evaluations "
+                            "(a training curve; 0 = only at the end)")
     batch: int = Field(8, ge=1, le=256, description="files per step (sheet: 16)")
     lr: float = Field(3e-3, gt=0, le=1, description="peak AdamW learning rate (cosine decay to 10 %; sheet: 2e-3)")
     warmup: int = Field(30, ge=0, le=10_000, description="linear warm-up steps")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay")
-    copy_aux: int = Field(8, ge=0, le=256, description="extra random repeated-segment sequences per step (induction "
-                          "warm-start; 0 = off; not in the sheet)")
-    copy_len: int = Field(48, ge=4, le=1024, description="length of each random segment (repeated once)")
+    copy_aux: int = Field(8, ge=0, le=256, description="code-line copy sequences added to each file step (0 = off; "
+                          "not in the sheet)")
+    copy_len: int = Field(48, ge=4, le=1024, description="block length bound of those copies (2 x copy_len tokens)")
 
     @model_validator(mode="after")
     def _heads(self):
         check_heads(self.d_model, self.heads)
+        if self.warm_steps >= self.steps:
+            raise ValueError("warm_steps must be < steps (the file phase needs steps)")
         return self
 
 
@@ -85,7 +95,8 @@ class ReportParams(StageParams):
 PROFILES = {
     "smoke": {
         "prepare": {"n_train_files": 64, "n_instances": 6, "min_len": 120, "max_len": 200, "context": 256},
-        "train": {"d_model": 64, "layers": 2, "d_ff": 256, "steps": 8, "batch": 8, "warmup": 2, "copy_aux": 2, "copy_len": 16},
+        "train": {"d_model": 64, "layers": 2, "d_ff": 256, "steps": 8, "warm_steps": 3, "warm_batch": 8, "batch": 8,
+                  "warmup": 2, "copy_aux": 2, "copy_len": 16, "eval_every": 4},
         "evaluate": {"n_timed": 2, "repeats": 2, "max_new": 10},
         "benchmark": {"d_model": 64, "layers": 2, "d_ff": 256, "lengths": [256, 512], "repeats": 3, "warmup": 1},
         "report": {"n_boot": 200},

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tasks.common.rope import KVCache, apply_rope, rope_cos_sin, rotate_by_delta
-from tasks.pie.edits import TASKS, apply_edits, line_str, make_instance
+from tasks.pie.edits import NLI, TASKS, apply_edits, copy_block, decode, line_str, make_instance
 from tasks.pie.evaluate import em_es, reused_new_index
 from tasks.pie.methods import METHODS, analytic_flops, count_flops, prefill, update
 from tasks.pie.model import RoPELM
@@ -168,7 +168,8 @@ def test_em_es_and_line_strings():
     assert em_es("v1 = a0", "v1 = a0 + 3")[0] == 0.0
     assert em_es("abc", "abc") == (1.0, 100.0)
     from tasks.pie.edits import encode
-    assert line_str(encode(["INDENT", "v3", "=", "a1", "NEWLINE"])) == "v3 = a1"
+    assert line_str(encode(["NLI", "v3", "=", "a1"])) == "v3 = a1"
+    assert line_str(encode(["NL", "print", "(", "v1", ")", "<pad>"])) == "print ( v1 )"
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -178,9 +179,21 @@ def test_instances_are_consistent(task):
         inst = make_instance(rng, task, 150, 250)
         assert apply_edits(inst["x"], inst["edits"]) == inst["xp"]
         assert inst["target"] != inst["stale_target"]
+        assert inst["xp"][-1] == NLI and inst["x"][-1] == NLI          # the context ends with the target's line start
+        assert inst["needs_context"] == (decode(inst["target"])[0] != "return")
         if task == "insertion":
             assert len(inst["xp"]) > len(inst["x"]) and len(inst["edits"]) == 1
         elif task == "deletion":
             assert len(inst["xp"]) < len(inst["x"]) and inst["edits"][0][2] == []
         else:
             assert len(inst["edits"]) >= 2 and all(len(y) != j - i for i, j, y in inst["edits"])
+
+
+def test_copy_block_repeats_the_block_at_a_varying_distance():
+    rng = np.random.default_rng(9)
+    starts = set()
+    for _ in range(30):
+        w, r = copy_block(rng, 24)
+        assert len(w) == 48 and w[r:] == w[:48 - r] and 24 <= r <= 48 and w[0] == "NLI"
+        starts.add(r)
+    assert len(starts) > 5

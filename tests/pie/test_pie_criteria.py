@@ -184,3 +184,26 @@ def test_p4_fail_names_the_check(over, check):
 def test_p4_missing_reused_keys_inconclusive():
     v = C.p4({"insertion": _mech(), "deletion": None, "edition": _mech(kl_pie=1.0)})
     assert v.verdict == INCONCLUSIVE and v.reason == "deletion: no reused suffix keys" and v.gates == []
+
+
+# --- amended gates (issue 11: only target lines that need the context) -------------------------------------------
+def test_amended_gates_are_named_and_judged_on_the_given_numbers():
+    stale = {t: ci(25.0, 20, 30) for t in TASKS}
+    diffs = {t: {"em": ci(0.0, -1, 1), "es": ci(0.0, -1, 1)} for t in TASKS}
+    v = C.p1(ci(60.0, 55, 65), stale, diffs, ctx=True)
+    assert v.verdict == PASS and all(n.endswith(C.CTX) for n in _gates(v))
+    v = C.p1(ci(49.9, 45, 55), stale, diffs, ctx=True)
+    assert v.verdict == INCONCLUSIVE and _gates(v)[C.GATE_EM_NAME + C.CTX] is False
+    v = C.p2(ci(49.9, 45, 55), {t: ci(-30.0, -35, -25) for t in C.P2_TASKS}, ctx=True)
+    assert v.verdict == INCONCLUSIVE and _gates(v) == {C.GATE_EM_NAME + C.CTX: False}
+    v = C.p2(ci(50.0, 45, 55), {t: ci(-30.0, -35, -25) for t in C.P2_TASKS}, ctx=True)
+    assert v.verdict == PASS
+
+
+def test_report_records_the_original_verdict_beside_the_amended_one():
+    from tasks.common.claims import amend
+    stale = {t: ci(25.0, 20, 30) for t in TASKS}
+    diffs = {t: {"em": ci(0.0, -1, 1), "es": ci(0.0, -1, 1)} for t in TASKS}
+    orig = C.p1(ci(30.0, 25, 35), {t: ci(0.0, 0, 0) for t in TASKS}, diffs)
+    v = amend(C.p1(ci(60.0, 55, 65), stale, diffs, ctx=True), orig, C.AMENDMENT, C.AMENDMENT_REASON)
+    assert v.verdict == PASS and v.amended_from.verdict == INCONCLUSIVE
