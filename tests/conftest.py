@@ -105,3 +105,14 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+LONGEST_FIRST = ("tests/test_robustness.py::test_robustness_runs_seeds_through_the_dvc_queue",
+                 "tests/test_pipeline_dvc.py::", "tests/test_pipeline_prefect.py::")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the few multi-minute end-to-end tests first, so pytest-xdist does not leave one of them as the tail
+    (the same order on every worker: a stable sort)."""
+    items.sort(key=lambda it: next((i for i, p in enumerate(LONGEST_FIRST) if it.nodeid.startswith(p)),
+                                   len(LONGEST_FIRST)))

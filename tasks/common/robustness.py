@@ -1,7 +1,7 @@
 """`paperflow robustness P|all --seeds 11,23`: re-run a paper on other values of its seed knob (`<P>.seed`, which salts
 every stage seed) as DVC experiments, and say per claim whether the verdict holds (issue 14).
 
-The experiments go through DVC's own queue (`dvc exp run --queue` + `dvc queue start -j N`, so they use both cores;
+The experiments go through DVC's own queue (`dvc exp run --queue`, then `dvc exp run --run-all -j N`, so they use both cores;
 no scheduler of ours). Each one is named `<P>-seed<S>`; one that already exists on the current commit is reused, one
 from an older commit is re-run. The workspace (seed as in params.yaml, 0 by default) is the headline run: it must be
 up to date (`dvc status <P>_report` clean). Writes `reports/<P>/robustness.json` and `robustness.md` (plain files in
@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import subprocess
-import time
 from pathlib import Path
 
 from .claims import fmt
@@ -55,7 +54,7 @@ def experiments(root: Path) -> dict[str, str]:
     return out
 
 
-def run_queue(root: Path, slug: str, seeds: list[int], jobs: int, poll_s: float = 3.0) -> list[str]:
+def run_queue(root: Path, slug: str, seeds: list[int], jobs: int) -> list[str]:
     """Queue `<slug>-seed<S>` for every seed not already run on HEAD, start `jobs` workers, wait for the queue."""
     head, have = _git(root, "rev-parse", "HEAD"), experiments(root)
     names = []
@@ -70,10 +69,8 @@ def run_queue(root: Path, slug: str, seeds: list[int], jobs: int, poll_s: float 
         _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"{slug}.seed={s}", f"{slug}_report")
         log.info("%s: queued", name)
     if any(experiments(root).get(n) != head for n in names):
-        _dvc(root, "queue", "start", "-j", str(jobs))
-        while any(w in line for line in _dvc(root, "queue", "status").stdout.splitlines()
-                  for w in (" Queued", " Running")):
-            time.sleep(poll_s)
+        # the queue's own foreground runner (`dvc queue start -j N` in the background, waited for): no polling
+        _dvc(root, "exp", "run", "--run-all", "-j", str(jobs), check=False)
     done = experiments(root)
     failed = [n for n in names if done.get(n) != head]
     if failed:
