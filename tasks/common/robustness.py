@@ -11,7 +11,6 @@ read it: report stages depend only on their paper's outputs, so running robustne
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
