@@ -37,6 +37,8 @@ def test_stage_runs_are_children_with_lineage(tmp_path, mlflow_uri, monkeypatch)
     assert "cells" in sweep.data.metrics and "wall_time_s" in sweep.data.metrics
     inputs = client.get_run(sweep.info.run_id).inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == ["prepare"]
+    exp = client.get_experiment(parent.info.experiment_id)   # the UI opens it on "Training runs", not GenAI
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_tracking_uri_defaults_to_absolute_sqlite_in_root(tmp_path, monkeypatch):
@@ -75,3 +77,29 @@ def test_parent_runs_read_well(tmp_path, mlflow_uri):
     client.set_terminated(child.info.run_id, "FAILED")
     assert tracking.finish_parent(root, "mdm", parent, ok=True) == "FAILED"
     assert client.get_run(parent).info.status == "FAILED"
+
+
+def test_logged_models_are_registered_versions_with_lineage(tmp_path, mlflow_uri, monkeypatch):
+    """A stage's logged model is a version of `<paper>.<stage>-<item>` (the run's name) in the registry, tagged with the commit and
+    params hash, and `models:/.../latest` loads the same weights the stage wrote for DVC."""
+    import mlflow.pytorch
+    import torch
+
+    root = make_root(tmp_path, ["mdm"])
+    tracking.ensure_store(root, ["mdm"])
+    monkeypatch.setenv(tracking.PIPELINE_ENV, "cli-test")
+    run_stage("mdm", "prepare", root=root)
+    run_stage("mdm", "train", "dense", root=root)
+    client, runs = _runs(mlflow_uri)
+    train = next(r for r in runs if r.info.run_name == "mdm.train-dense")
+    [version] = client.search_model_versions("name = 'mdm.train-dense'")
+    assert version.run_id == train.info.run_id
+    assert version.tags["git.commit"] == train.data.tags["git.commit"]
+    assert version.tags["params.hash"] == train.data.tags["params.hash"]
+    assert version.tags["dvc.stage"] == "mdm_train@dense"
+    loaded = mlflow.pytorch.load_model("models:/mdm.train-dense/latest")
+    saved = torch.load(root / "outputs/mdm/train-dense/model.pt", weights_only=True)
+    assert saved.keys() == loaded.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in loaded.state_dict().items())
+    run_stage("mdm", "train", "dense", root=root)             # a re-run is the next version of the same model
+    assert sorted(int(v.version) for v in client.search_model_versions("name = 'mdm.train-dense'")) == [1, 2]

@@ -153,7 +153,7 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
             with tracking.stage_run(root, paper.slug, where, p.model_dump(), tags) as run:
                 metrics = _check_metrics(fn(p, io), where)
                 wall = time.perf_counter() - t0
-                _log_run(run, io, metrics, wall, ups, root, stage)
+                _log_run(run, io, metrics, wall, ups, root, stage, tags)
                 _finalise(root, paper, stage, item, io, staging, metrics, wall, run.run_id, tags)
         else:
             metrics = _check_metrics(fn(p, io), where)
@@ -213,14 +213,23 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage) -> None:
+def registered_name(io: StageIO, name: str) -> str:
+    """The model registry's name of a logged model: the stage run's name, plus the model's name unless it is
+    the default (`mdm.train-dense`, `precision.train-fp32.model_seed0`)."""
+    key = f"{io.paper}.{layout.stage_key(io.stage, str(io.item) if io.item else None)}"
+    return key if name == "model" else f"{key}.{name}"
+
+
+def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage,
+             tags: dict[str, str]) -> None:
     if not stage.report:
         run.set_tag(layout.DIGEST_TAG, digest(io.out))
     run.log_metrics({**{k: v for k, v in metrics.items() if v is not None}, "wall_time_s": wall})
     for name, (steps, vals) in io.curves.items():
         run.log_curve(name, steps, vals)
-    for model, name in io.models:
-        run.log_model(model, name)
+    for model, name in io.models:   # each logged model is also a version in the model registry
+        run.log_model(model, name, registered=registered_name(io, name),
+                      tags={k: tags[k] for k in ("git.commit", "params.hash", "profile", "paper.seed", "dvc.stage")})
     for name, it, path in ups:
         run.log_input(path, layout.stage_key(name, it), dvc_hash(root, path), context=name)
     if stage.data:

@@ -60,6 +60,9 @@ def _store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}   # the UI opens on "Training runs"
+
+
 def ensure_store(root: Path, papers: list[str]) -> str:
     """Create and migrate the store and the experiments once, under a file lock, before anything runs; every entry
     point (a stage, `paperflow run`, a flow) calls it. An unreachable server is one UserError within seconds."""
@@ -73,7 +76,7 @@ def ensure_store(root: Path, papers: list[str]) -> str:
         try:
             for p in papers:
                 if mlflow.get_experiment_by_name(p) is None:
-                    mlflow.create_experiment(p)
+                    mlflow.create_experiment(p, tags=EXPERIMENT_KIND)
         except Exception as e:  # noqa: BLE001 - any store failure is a user-facing setup problem
             raise UserError(f"MLflow store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}; "
                             "check MLFLOW_TRACKING_URI (unset it to use the embedded sqlite store)") from None
@@ -133,7 +136,7 @@ def _check_server(uri: str) -> None:
 
 def _experiment_id(mlflow, paper: str) -> str:
     exp = mlflow.get_experiment_by_name(paper)
-    return exp.experiment_id if exp else mlflow.create_experiment(paper)
+    return exp.experiment_id if exp else mlflow.create_experiment(paper, tags=EXPERIMENT_KIND)
 
 
 def pipeline_id() -> str:
@@ -252,12 +255,33 @@ class StageRun:
     def set_tag(self, key: str, value: str) -> None:
         self.mlflow.MlflowClient().set_tag(self.run_id, key, value)
 
-    def log_model(self, model, name: str) -> None:
+    def log_model(self, model, name: str, registered: str | None = None, tags: dict[str, str] | None = None) -> None:
+        """Log the model to this run; `registered`: also a new version of that registered model, its version
+        tagged with `tags` (commit, params hash), so `models:/<registered>/latest` loads the newest one."""
+        import logging
         import warnings
 
-        with warnings.catch_warnings():   # mlflow warns on every pickle-format save; the format is chosen (STACK 4.3)
-            warnings.simplefilter("ignore")
-            self.mlflow.pytorch.log_model(model, name=name, serialization_format="pickle", pip_requirements=PIP_REQS)
+        from mlflow.exceptions import MlflowException
+
+        pickle_note = logging.getLogger("mlflow.pytorch")   # warns on every pickle-format save; the format is
+        level = pickle_note.level                           # chosen (STACK 4.3)
+        pickle_note.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info = self.mlflow.pytorch.log_model(model, name=name, serialization_format="pickle",
+                                                     pip_requirements=PIP_REQS)
+        finally:
+            pickle_note.setLevel(level)
+        if registered:   # the client API: no "Successfully registered" lines on stderr from every stage
+            client = self.mlflow.MlflowClient()
+            try:
+                client.create_registered_model(registered)
+            except MlflowException as e:
+                if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            client.create_model_version(registered, info.model_uri, run_id=self.run_id, tags=tags,
+                                        model_id=info.model_id)
 
     def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir():
