@@ -268,8 +268,9 @@ def cmd_ui(a: argparse.Namespace) -> None:
                "--port", str(a.port or 5000), "--workers", "1"]
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     else:
-        cmd = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(a.port or 4200)]
-        env = dict(os.environ)
+        port = a.port or 4200
+        cmd = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        env = {**os.environ, "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}   # else the UI calls :4200
     logging.info("%s", " ".join(cmd))
     raise SystemExit(serve_group(cmd, root, env))
 
