@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = str(Path(sys.executable).parent)
@@ -22,6 +23,7 @@ os.environ.pop("PAPERFLOW_PIPELINE_ID", None)
 # Files a fresh clone has (committed results and dvc.lock included; outputs/ and the DVC cache are not).
 COPY = ["tasks", "flows", "params.yaml", "dvc.yaml", "dvc.lock", "data.dvc", "reports", ".dvc/config", ".dvcignore",
         "pyproject.toml", ".gitignore"]
+COPY_PAPER = "mdm"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -79,21 +81,36 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
 
 @pytest.fixture
 def repo_copy(tmp_path, mlflow_uri) -> Path:
-    """A git + DVC checkout of this repository in a temporary folder, with data/ exported, mdm at smoke."""
+    """A git + DVC checkout of this repository with one paper (mdm, at smoke) in a temporary folder, data/
+    exported. Only mdm's package, params, reports and lock entries are copied and dvc.yaml is regenerated there,
+    so every dvc call parses one paper's stages, not the ten papers' (the mechanisms under test are per paper)."""
     dst = tmp_path / "repo"
     dst.mkdir()
+    keep = {"common", COPY_PAPER}
+    skip_papers = lambda d, names: [n for n in names if Path(d) == REPO / "tasks" and (Path(d) / n).is_dir()
+                                    and n not in keep]
     for rel in COPY:
         src = REPO / rel
-        if src.is_dir():
-            shutil.copytree(src, dst / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        if rel == "reports":
+            (dst / rel).mkdir()
+            shutil.copytree(src / COPY_PAPER, dst / rel / COPY_PAPER)
+        elif src.is_dir():
+            shutil.copytree(src, dst / rel, ignore=lambda d, names: [*skip_papers(d, names), *(
+                n for n in names if n == "__pycache__" or n.endswith(".egg-info"))])
         elif src.exists():
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, dst / rel)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (dst / "params.yaml").write_text(yaml.safe_dump({COPY_PAPER: params[COPY_PAPER]}, sort_keys=False))
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    lock["stages"] = {k: v for k, v in lock["stages"].items() if k.startswith(f"{COPY_PAPER}_")}
+    (dst / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    run([sys.executable, "-m", "tasks", "dvc-yaml"], dst)
     run(["git", "init", "-q"], dst)
     run([sys.executable, "-m", "tasks", "data"], dst)
     from tasks.common.params import set_values
 
-    set_values(dst / "params.yaml", [(["mdm", "profile"], "smoke")])
+    set_values(dst / "params.yaml", [([COPY_PAPER, "profile"], "smoke")])
     run(["git", "add", "-A"], dst)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dst)
     return dst

@@ -53,6 +53,9 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     lock = yaml.safe_load((repo_copy / "dvc.lock").read_text())
     prep_md5 = next(o["md5"] for o in lock["stages"]["mdm_prepare"]["outs"] if o["path"] == "outputs/mdm/prepare")
     assert ds.digest == prep_md5, "dataset digest is the DVC hash"
+    parent = mlflow.MlflowClient(mlflow_uri).get_run(next(iter(parents)))   # claims line up executions
+    assert {f"claim.{c['id']}": c["verdict"] for c in claims["claims"]}.items() <= parent.data.tags.items()
+    assert parent.data.metrics["claims.pass"] == sum(c["verdict"] == "PASS" for c in claims["claims"])
     assert proc.returncode == 0
 
     # A param change re-runs only what depends on it; the cached upstream keeps its original run id (lineage).

@@ -103,3 +103,18 @@ def test_logged_models_are_registered_versions_with_lineage(tmp_path, mlflow_uri
     assert all(torch.equal(saved[k], v) for k, v in loaded.state_dict().items())
     run_stage("mdm", "train", "dense", root=root)             # a re-run is the next version of the same model
     assert sorted(int(v.version) for v in client.search_model_versions("name = 'mdm.train-dense'")) == [1, 2]
+
+
+def test_claims_are_logged_on_the_parent_run(tmp_path, mlflow_uri):
+    """Verdicts as tags, counts and scalar key numbers (a CI by its value) as metrics; odd characters cleaned."""
+    root = make_root(tmp_path, ["mdm"])
+    tracking.ensure_store(root, ["mdm"])
+    parent = tracking.find_or_create_parent(root, "mdm", "cli-claims", {})
+    run = tracking.StageRun(tracking._mlflow(root), "unused", parent)
+    run.log_claims([{"id": "C1", "verdict": "PASS", "measured": {"gap": {"value": 0.5, "lo": 0.1, "hi": 0.9},
+                                                                   "d1: a - b": 2, "flag": True, "grid": [1, 2]}},
+                    {"id": "C2", "verdict": "FAIL", "measured": {"nan": float("nan")}}])
+    got = mlflow.MlflowClient(mlflow_uri).get_run(parent).data
+    assert got.tags["claim.C1"] == "PASS" and got.tags["claim.C2"] == "FAIL"
+    assert got.metrics == {"claims.pass": 1.0, "claims.fail": 1.0, "claims.inconclusive": 0.0,
+                           "claim.C1.gap": 0.5, "claim.C1.d1_ a - b": 2.0}

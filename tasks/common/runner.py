@@ -8,6 +8,7 @@ complete.
 from __future__ import annotations
 
 import functools
+import json
 import hashlib
 import logging
 import os
@@ -236,6 +237,8 @@ def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stag
         run.log_input(root / "data", "data", dvc_hash(root, root / "data"), context="raw")
     if stage.report:
         run.log_artifacts(io.out)
+        if (io.out / "claims.json").exists():
+            run.log_claims(json.loads((io.out / "claims.json").read_text())["claims"])
     run.log_artifacts(io.plots, "plots")
 
 

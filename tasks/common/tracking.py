@@ -232,11 +232,40 @@ def run_with_digest(root: Path, paper: str, digest: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def _metric_key(name: str) -> str:
+    """MLflow accepts letters, digits and `_-./ ` in metric and tag names; anything else becomes `_`."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)[:250]
+
+
 class StageRun:
     """What a running stage logs through (wrapped by StageIO so stage code never sees mlflow)."""
 
-    def __init__(self, mlflow, run_id: str):
-        self.mlflow, self.run_id = mlflow, run_id
+    def __init__(self, mlflow, run_id: str, parent_id: str | None = None):
+        self.mlflow, self.run_id, self.parent_id = mlflow, run_id, parent_id
+
+    def log_claims(self, claims: list[dict]) -> None:
+        """On the pipeline's parent run, so MLflow's compare view lines up executions by their results: tag
+        `claim.<id>` = verdict, metrics `claims.pass|fail|inconclusive` and each claim's scalar key numbers
+        (`claim.<id>.<key>`, a `{value, lo, hi}` CI as its value)."""
+        if not self.parent_id:
+            return
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        counts = {v: sum(c["verdict"] == v for c in claims) for v in ("PASS", "FAIL", "INCONCLUSIVE")}
+        metrics = {f"claims.{v.lower()}": float(n) for v, n in counts.items()}
+        for c in claims:
+            for key, val in c.get("measured", {}).items():
+                val = val.get("value") if isinstance(val, dict) else val
+                if isinstance(val, (int, float)) and not isinstance(val, bool) and val == val:
+                    metrics[_metric_key(f"claim.{c['id']}.{key}")] = float(val)
+        tags = [RunTag(_metric_key(f"claim.{c['id']}"), c["verdict"]) for c in claims]
+        client = self.mlflow.MlflowClient()
+        ms = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        for i in range(0, max(len(ms), 1), 1000):
+            client.log_batch(self.parent_id, metrics=ms[i:i + 1000], tags=tags if i == 0 else [])
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v}
@@ -313,7 +342,7 @@ def stage_run(root: Path, paper: str, stage: str, params: dict[str, Any], tags: 
                                 "paperflow.role": "stage"}) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         try:
-            yield StageRun(mlflow, run.info.run_id)
+            yield StageRun(mlflow, run.info.run_id, parent)
         finally:
             if not pid.startswith(("flow-", "cli-")):  # dvc-driven parents have no owner to close them
                 end_parent(root, parent)
