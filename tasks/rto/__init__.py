@@ -12,7 +12,8 @@ from . import params as P
 SEEDS = (0, 1, 2)
 PPO_ITEMS = (
     grid(arm=("sentence", "rto"), seed=SEEDS)                                  # A, B: C1-C3
-    + grid(arm=("dpo_token", "dpo_end"), seed=(0,))                            # C, D: C4
+    + grid(arm=("dpo_token", "dpo_end"), seed=(0, 1))                          # C, D: C4 (C - D density contrast)
+    + grid(arm=("true_dense", "true_sparse"), seed=(0, 1))                     # F: validity (can the toy show density?)
     + grid(arm=("rto_quarter", "sentence_quarter"), seed=(0,))                 # 1/4 pairs: C3 (optional), C5
 )
 DATA_ITEMS = grid(data=("full", "quarter"))
@@ -37,12 +38,17 @@ PAPER = Paper(
         Stage("dpo", "tasks.rto.dpo:run", P.DPOParams, after=("prepare", "sft", "preferences"),
               items=DATA_ITEMS, curves=True,
               desc="DPO from pi_ref on all / a quarter of the pairs"),
-        Stage("ppo", "tasks.rto.ppo:run", P.PPOParams, after=("prepare", "sft", "reward_model", "dpo"),
+        Stage("calibrate", "tasks.rto.calibrate:run", P.CalibrateParams, after=("prepare", "sft", "reward_model", "dpo"),
+              desc="beta1 and clip c of RTO's DPO token reward by a rule fixed in code; arm F's reward scale"),
+        Stage("ppo", "tasks.rto.ppo:run", P.PPOParams, after=("prepare", "sft", "reward_model", "dpo", "calibrate"),
               items=PPO_ITEMS, curves=True,
               desc="PPO of one arm and seed (arms differ only in the reward)"),
-        Stage("evaluate", "tasks.rto.evaluate:run", P.EvaluateParams, after=("prepare", "sft", "reward_model", "dpo", "ppo"),
+        Stage("grid", "tasks.rto.grid:run", P.GridParams, after=("prepare", "sft", "reward_model", "dpo", "calibrate"),
+              desc="the sheet's beta1 x c and KL-coef x lr grids, one seed (full profile; nothing in default)"),
+        Stage("evaluate", "tasks.rto.evaluate:run", P.EvaluateParams,
+              after=("prepare", "sft", "reward_model", "dpo", "calibrate", "ppo"),
               desc="final true reward and exact KL of every policy; DPO's KL-reward curve; token rewards"),
-        Stage("report", "tasks.rto.report:run", P.ReportParams, after=("evaluate",), report=True,
+        Stage("report", "tasks.rto.report:run", P.ReportParams, after=("evaluate", "grid"), report=True,
               desc="verdicts C1-C5, figures, report.md"),
     ),
     claims=(
