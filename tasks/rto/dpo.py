@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .ceiling import pair_accuracy
 from .env import with_bos
 from .model import build, response_out, token_logprobs
 from .params import DPOParams
@@ -44,8 +45,7 @@ def run(p: DPOParams, io) -> dict[str, float]:
     with torch.inference_mode():
         hw = seq_logprob(pol, world, ho["x"], ho["yw"]) - seq_logprob(ref, world, ho["x"], ho["yw"])
         hl = seq_logprob(pol, world, ho["x"], ho["yl"]) - seq_logprob(ref, world, ho["x"], ho["yl"])
-        order = ho["rw"] != ho["rl"]
-        acc_true = float((((hw - hl) > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
+        acc_true = pair_accuracy(hw - hl, ho["rw"], ho["rl"])
     io.log_curves(hist.curves(prefix="dpo_"))
     io.save_model(pol, cfg)
     return {"heldout_acc_true_order": acc_true, "final_loss": hist.logs["loss"][-1], "n_pairs": len(ref_w)}

@@ -61,6 +61,7 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
     heat = {"true": tr[: p.n_heatmap].tolist(), "dpo_logratio": lr_dpo[: p.n_heatmap].tolist(),
             "tokens": y[: p.n_heatmap].tolist()}
     ups = {f"{st}_{it}": io.upstream_metrics(st, it) for st in ("reward_model", "dpo") for it in ("full", "quarter")}
+    ups["calibrate"] = io.upstream_metrics("calibrate")
     io.save_json("results.json", {"policies": pol, "dpo_curve": dpo_curve, "curves": curves, "heatmap": heat,
                                   "token_corr_dpo_true": corr, "upstream": ups, "H": world.H,
                                   "n_samples": len(x)})

@@ -5,6 +5,8 @@ Pairing: every arm of a seed starts from the same actor (pi_ref) and critic weig
 and uses the same sampling and minibatch random streams; the held-out curve points use fixed prompts and a fixed
 sampling stream. PPO settings (sheet, Arms; released code): GAE gamma = 1, lambda = 0.95, ratio clip 0.2, value clip
 0.2, advantages normalised over the rollout batch, Adam betas (0.9, 0.95), grad-norm clip 1, fixed KL coef beta2.
+RTO's beta1 and c come from the `calibrate` stage (a rule fixed in code, per preference-data item); arm F's true
+reward is normalised with calibrate's mean / std of r* on pi_ref. `ppo_train` is also what the `grid` stage calls.
 
 Run: `paperflow stage rto ppo --item rto-s0`.
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .env import true_reward, with_bos
+from .calibrate import load as load_calibration
+from .env import token_rewards, true_reward, with_bos
 from .model import build, exact_kl, response_out, rm_score, sample, token_logprobs
 from .params import PPOParams
-from .rewards import ARMS, arm_rewards, gae, measure
+from .rewards import ARMS, arm_rewards, gae, measure, normalised_true_tokens
 from .train import world_of
 
 
@@ -33,6 +36,24 @@ def ppo_losses(actor, critic, world, seq, resp, logp_old, v_old, adv, ret, p: PP
 
 def run(p: PPOParams, io) -> dict[str, float]:
     arm_name, s = io.item.arm, io.item.seed
+    cal = load_calibration(io, ARMS[arm_name].data)
+    curve, log, actor, cfg = ppo_train(p, io, arm_name, s, cal["beta1"], cal["clip"], cal, desc=str(io.item))
+    io.log_curve("eval_true_reward", curve["true"], curve["rollouts"])
+    io.log_curve("eval_kl", curve["kl"], curve["rollouts"])
+    for k, v in log.items():
+        if not np.all(np.isnan(v)):
+            io.log_curve(k, v, [(i + 1) * p.batch for i in range(len(v))])
+    io.save_npz("curve.npz", **{k: np.asarray(v) for k, v in curve.items()},
+                **{k: np.asarray(v) for k, v in log.items()})
+    io.save_model(actor, cfg, name="actor")
+    return {"final_true_reward": curve["true"][-1], "final_kl": curve["kl"][-1], "rollouts": p.iterations * p.batch,
+            "start_true_reward": curve["true"][0], "mean_clipfrac": float(np.mean(log["clipfrac"])),
+            "beta1": cal["beta1"], "beta2": p.kl_coef}
+
+
+def ppo_train(p: PPOParams, io, arm_name: str, s: int, beta1: float, clip: float, cal: dict, desc: str = "ppo"):
+    """PPO of arm `arm_name`, seed index s, with DPO-reward scale beta1 and clip c -> (held-out curve, per-iteration
+    log, actor, model config)."""
     arm = ARMS[arm_name]
     world = world_of(io)
     data = io.load_npz("prepare", "data.npz")
@@ -71,7 +92,7 @@ def run(p: PPOParams, io) -> dict[str, float]:
     log = {k: [] for k in ("batch_true", "batch_kl", "batch_rm", "reward_sum", "clipfrac", "vf_loss")}
     mb = p.batch // p.minibatches
     checkpoint(0)
-    for it in io.progress(range(p.iterations), total=p.iterations, desc=io.item):
+    for it in io.progress(range(p.iterations), total=p.iterations, desc=desc):
         x = rl_x[torch.randint(0, len(rl_x), (p.batch,), generator=g_prompt)]
         actor.eval()
         y = sample(actor, world, x, g_sample)                                     # (B, H)
@@ -85,7 +106,9 @@ def run(p: PPOParams, io) -> dict[str, float]:
             if rm is not None:
                 rm_n = ((rm_score(rm, world, seq) - rm_norm["mean"]) / rm_norm["std"]).clamp(-p.rm_clip, p.rm_clip)
             v_old = response_out(critic, world, seq)[1]
-            rewards = arm_rewards(arm.kind, logp_old, logp_ref, logp_dpo, rm_n, p.kl_coef, p.dpo_scale, p.dpo_clip)
+            tt = (normalised_true_tokens(token_rewards(world, x, y), cal["true_mean"], cal["true_std"])
+                  if arm.uses_true else None)
+            rewards = arm_rewards(arm.kind, logp_old, logp_ref, logp_dpo, rm_n, p.kl_coef, beta1, clip, tt)
             adv, ret = gae(rewards, v_old, p.gamma, p.lam)
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
             log["batch_true"].append(float(true_reward(world, x, y).mean()))
@@ -112,13 +135,4 @@ def run(p: PPOParams, io) -> dict[str, float]:
         log["vf_loss"].append(float(np.mean(vl)))
         if (it + 1) % p.eval_every == 0 or it + 1 == p.iterations:
             checkpoint(it + 1)
-    for k, v in log.items():
-        if k != "batch_rm" or rm is not None:
-            io.log_curve(k, v, [(i + 1) * p.batch for i in range(len(v))])
-    io.log_curve("eval_true_reward", curve["true"], curve["rollouts"])
-    io.log_curve("eval_kl", curve["kl"], curve["rollouts"])
-    io.save_npz("curve.npz", **{k: np.asarray(v) for k, v in curve.items()},
-                **{k: np.asarray(v) for k, v in log.items()})
-    io.save_model(actor, cfg, name="actor")
-    return {"final_true_reward": curve["true"][-1], "final_kl": curve["kl"][-1], "rollouts": p.iterations * p.batch,
-            "start_true_reward": curve["true"][0], "mean_clipfrac": float(np.mean(log["clipfrac"]))}
+    return curve, log, actor, cfg

@@ -72,43 +72,95 @@ def _acc(res: dict, which: str, item: str = "full") -> float:
     return res["upstream"][f"{which}_{item}"]["heldout_acc_true_order"]
 
 
+def final_diffs(res: dict, a: str, b: str, seeds) -> np.ndarray:
+    """Final-policy true reward a - b per seed (evaluate's held-out measurement of the final actors)."""
+    pol = res["policies"]
+    return np.array([pol[f"{a}-s{s}"]["true"] - pol[f"{b}-s{s}"]["true"] for s in seeds])
+
+
+def final_kls(res: dict, arms, seeds=None) -> list[float]:
+    pol = res["policies"]
+    return [pol[f"{a}-s{s}"]["kl"] for a in arms for s in (seeds_of(res, a) if seeds is None else seeds)
+            if f"{a}-s{s}" in pol]
+
+
+def fraction_to_reach(res: dict, fast: str, slow: str, s: int) -> float:
+    """Fraction of `slow`'s rollouts `fast` needs to reach `slow`'s final curve reward (inf if never)."""
+    cs, cf = res["curves"][f"{slow}-s{s}"], res["curves"][f"{fast}-s{s}"]
+    return rollouts_to_reach(cf, cs["true"][-1]) / cs["rollouts"][-1]
+
+
+def f_axis(res: dict, axis: str) -> list[float]:
+    """Arm F (true reward) dense vs sparse per F seed on `axis` (criteria.density_gate)."""
+    ss = [s for s in seeds_of(res, "true_dense") if s in seeds_of(res, "true_sparse")]
+    if axis == "matched KL":
+        return list(paired(res, "true_dense", "true_sparse")[1])
+    if axis == "final":
+        return list(final_diffs(res, "true_dense", "true_sparse", ss))
+    return [fraction_to_reach(res, "true_dense", "true_sparse", s) for s in ss]
+
+
+def common_gates(res: dict, arms, learner: str, axis: str | None):
+    gates = [criteria.acc_gate(learner, _acc(res, learner)),
+             criteria.cal_gate(res["upstream"]["calibrate"]["ratio_full"]),
+             criteria.kl_gate(final_kls(res, arms))]
+    if axis is not None:
+        gates.append(criteria.density_gate(axis, f_axis(res, axis)))
+    return gates
+
+
 def c1(res: dict) -> Verdict:
-    _, d, ks = paired(res, "rto", "sentence")
-    return criteria.c1_rto_vs_sparse(d, ks, _acc(res, "reward_model"))
+    ss, d, ks = paired(res, "rto", "sentence")
+    arms = ("rto", "sentence")
+    orig = criteria.c1_rto_vs_sparse(d, ks, common_gates(res, arms, "reward_model", "matched KL"))
+    kls = [[round(res["policies"][f"{a}-s{s}"]["kl"], 2) for a in arms] for s in ss]
+    return criteria.c1_amended(final_diffs(res, "rto", "sentence", ss), d, orig,
+                               common_gates(res, arms, "reward_model", "final"), kls)
 
 
 def c2(res: dict) -> Verdict:
     dc, ss = dpo_curve(res), seeds_of(res, "rto")
     out = [matched(res["curves"][f"rto-s{s}"], dc) for s in ss]
     fin = [res["policies"][f"rto-s{s}"]["true"] for s in ss]
-    return criteria.c2_rto_vs_dpo([o[0] for o in out], [o[1] for o in out], fin, res["policies"]["ref"]["true"],
-                                  _acc(res, "dpo"))
+    ref = res["policies"]["ref"]["true"]
+    gates = common_gates(res, ("rto",), "dpo", None)
+    md = [o[0] for o in out]
+    orig = criteria.c2_rto_vs_dpo(md, [o[1] for o in out], fin, ref, gates)
+    fd = [f - res["policies"]["dpo_full"]["true"] for f in fin]
+    return criteria.c2_amended(fd, md, fin, ref, orig, gates)
 
 
 def c3(res: dict) -> Verdict:
     ss = [s for s in seeds_of(res, "rto") if s in seeds_of(res, "sentence")]
-    fr, above = [], []
+    fr, above, kl_at = [], [], []
     for s in ss:
         cs, cr = res["curves"][f"sentence-s{s}"], res["curves"][f"rto-s{s}"]
-        fr.append(rollouts_to_reach(cr, cs["true"][-1]) / cs["rollouts"][-1])
+        fr.append(fraction_to_reach(res, "rto", "sentence", s))
         above.append(float(np.mean(np.array(cr["true"][1:]) > np.array(cs["true"][1:]))))
-    reported = {}
+        at = fr[-1] * cs["rollouts"][-1]
+        kl_at.append(round(float(np.interp(at, cr["rollouts"], cr["kl"])), 3) if np.isfinite(at) else None)
+    reported = {"RTO's KL when it reaches PPO-sparse's final reward (per seed)": kl_at,
+                "PPO-sparse's final KL (per seed)": [round(res["curves"][f"sentence-s{s}"]["kl"][-1], 3) for s in ss]}
     if "rto_quarter-s0" in res["policies"] and "sentence-s0" in res["policies"]:
         q, f = res["policies"]["rto_quarter-s0"], res["policies"]["sentence-s0"]
-        reported = {"data scaling (reported): RTO 1/4 pairs - PPO-sparse all pairs, final true reward, s0":
-                    round(q["true"] - f["true"], 4), "... their final KLs": [round(q["kl"], 3), round(f["kl"], 3)]}
-    return criteria.c3_sample_efficiency(fr, above, _acc(res, "reward_model"), reported)
+        reported.update({"data scaling (reported): RTO 1/4 pairs - PPO-sparse all pairs, final true reward, s0":
+                         round(q["true"] - f["true"], 4), "... their final KLs": [round(q["kl"], 3), round(f["kl"], 3)]})
+    return criteria.c3_sample_efficiency(fr, above, common_gates(res, ("rto", "sentence"), "reward_model", "rollouts"),
+                                         reported)
 
 
 def c4(res: dict) -> Verdict:
     ss, d, ks = paired(res, "rto", "dpo_end")
-    _, dc, _ = paired(res, "dpo_token", "dpo_end")
-    return criteria.c4_density(d, ss, ks, _acc(res, "dpo"), dense_only_diffs=dc)
+    orig = criteria.c4_density(d, ss, ks, common_gates(res, ("rto", "dpo_end"), "dpo", "matched KL"))
+    sc, dc, _ = paired(res, "dpo_token", "dpo_end")
+    return criteria.c4_amended(final_diffs(res, "dpo_token", "dpo_end", sc), dc, sc, orig,
+                               common_gates(res, ("dpo_token", "dpo_end"), "dpo", "final"))
 
 
 def c5(res: dict) -> Verdict:
     ss, d, ks = paired(res, "rto_quarter", "sentence_quarter")
-    return criteria.c5_weak_rm(d, ss, ks, _acc(res, "reward_model", "quarter"), _acc(res, "reward_model"))
+    return criteria.c5_weak_rm(d, ss, ks, _acc(res, "reward_model", "quarter"), _acc(res, "reward_model"),
+                               final_diffs(res, "rto_quarter", "sentence_quarter", ss))
 
 
 # --- figures and tables ----------------------------------------------------------------------------------------
@@ -180,8 +232,35 @@ def tables(res: dict) -> list[str]:
               "| model | full pairs | 1/4 pairs |", "|---|---|---|"]
     for st in ("reward_model", "dpo"):
         lines.append(f"| {st} | {up[f'{st}_full']['heldout_acc_true_order']:.3f} | {up[f'{st}_quarter']['heldout_acc_true_order']:.3f} |")
+    lines.append(f"| bigram-table Bradley-Terry reference (same pairs) | {up['reward_model_full']['bt_table_acc_true_order']:.3f} | "
+                 f"{up['reward_model_quarter']['bt_table_acc_true_order']:.3f} |")
+    cal = up["calibrate"]
+    lines += ["", "## Calibration of RTO's DPO token reward (calibrate.py, on pi_ref samples, before any PPO run)", "",
+              "| pairs | beta1 | clip c | std(sum DPO term) / std(RM), clipped | unclipped | tokens clipped |",
+              "|---|---|---|---|---|---|"]
+    for it in ("full", "quarter"):
+        c = cal[f"clip_{it}"]
+        lines.append(f"| {it} | {cal[f'beta1_{it}']:.4f} | {'inf' if c < 0 else c} | {cal[f'ratio_{it}']:.3f} | "
+                     f"{cal[f'ratio_unclipped_{it}']:.3f} | {cal[f'clip_fraction_{it}']:.3f} |")
+    lines += ["", "## Arm F (PPO on the true reward): dense vs sparse, per F seed", "",
+              "| axis | dense - sparse per F seed |", "|---|---|"]
+    for ax in criteria.AXES:
+        lines.append(f"| {ax}{' (fraction of rollouts)' if ax == 'rollouts' else ''} | "
+                     f"{', '.join(f'{v:.4f}' for v in f_axis(res, ax))} |")
     lines += ["", f"Correlation of DPO's token log-ratio with the true token reward (pi_ref samples): "
               f"{res['token_corr_dpo_true']:.3f}."]
+    return lines
+
+
+def grid_table(grid: dict) -> list[str]:
+    pts = grid.get("points", [])
+    if not pts:
+        return ["", "## Tuning grid", "", "Not run in this profile (the `grid` stage runs in `full`)."]
+    lines = ["", "## Tuning grid (seed 0, every point)", "", "| arm | beta1 | clip c | KL coef | actor lr | final true | final KL |",
+             "|---|---|---|---|---|---|---|"]
+    for q in pts:
+        lines.append(f"| {q['arm']} | {q['beta1']:g} | {'-' if q['arm'] == 'sentence' else (q['clip'] or 'inf')} | {q['kl_coef']:g} | {q['lr_actor']:g} | "
+                     f"{q['final_true']:.4f} | {q['final_kl']:.3f} |")
     return lines
 
 
@@ -193,5 +272,5 @@ def run(p: ReportParams, io) -> dict[str, float]:
     figs = io.out / "figures"
     sections = ["## Figures", "", fig_rollouts(res, figs / "reward_vs_rollouts.png"),
                 fig_frontier(res, figs / "reward_vs_kl.png"), fig_heatmap(res, figs / "token_reward_heatmap.png"),
-                "", *tables(res)]
+                "", *tables(res), *grid_table(io.load_json("grid", "grid.json"))]
     return report(io, PAPER, vs, sections, io.profile)

@@ -1,7 +1,8 @@
 """Stage `reward_model` (items `full`, `quarter`): the sentence-level Bradley-Terry RM r_MLE (sheet, Models): the SFT
 trunk plus a fresh score head giving one scalar per (x, y) (model.rm_score; deviation: a token-additive head instead
 of the last-token head, which stayed at chance), loss -log sigmoid(r(x, y_w) - r(x, y_l)). Reports the held-out
-pairwise accuracy against the *true* order and saves the mean / std of its scores on pi_ref samples of the PPO
+pairwise accuracy against the *true* order, the Bradley-Terry reference on the same pairs (ceiling.py: a
+bigram-table BT model, its held-out accuracy; DPO's accuracy is reported against it), and saves the mean / std of its scores on pi_ref samples of the PPO
 prompts, with which PPO normalises the score (released code: --normalize_reward).
 
 Run: `paperflow stage rto reward_model --item full`.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .ceiling import bt_table_accuracy, pair_accuracy
 from .env import with_bos
 from .model import build, rm_score, sample
 from .params import RewardModelParams
@@ -35,13 +37,13 @@ def run(p: RewardModelParams, io) -> dict[str, float]:
     rm.eval()
     with torch.inference_mode():
         margin = rm_score(rm, world, with_bos(world, ho["x"], ho["yw"])) - rm_score(rm, world, with_bos(world, ho["x"], ho["yl"]))
-        order = ho["rw"] != ho["rl"]
-        acc_true = float(((margin > 0) == (ho["rw"] > ho["rl"]))[order].float().mean())
+        acc_true = pair_accuracy(margin, ho["rw"], ho["rl"])
         ref = io.load_model("sft", build, freeze=True)
         x = torch.from_numpy(io.load_npz("prepare", "data.npz")["rl_x"])[: p.n_norm]
         s = rm_score(rm, world, with_bos(world, x, sample(ref, world, x, torch.Generator().manual_seed(io.seed("norm")))))
+    ceiling, l2 = bt_table_accuracy(world, tr, ho)
     io.log_curves(hist.curves(prefix="rm_"))
     io.save_model(rm, cfg)
     io.save_json("norm.json", {"mean": float(s.mean()), "std": float(s.std())})
-    return {"heldout_acc_true_order": acc_true, "final_loss": hist.logs["loss"][-1], "n_pairs": len(sw),
+    return {"heldout_acc_true_order": acc_true, "bt_table_acc_true_order": ceiling, "bt_table_l2": l2, "final_loss": hist.logs["loss"][-1], "n_pairs": len(sw),
             "score_mean_ref": float(s.mean()), "score_std_ref": float(s.std())}

@@ -9,6 +9,11 @@ All arms share the per-token k1 KL penalty -beta2 (log pi - log pi_ref) and diff
 | rto (B) | A + clip(beta1 (log pi_dpo - log pi_ref), -c, c) on every token |
 | dpo_token (C) | the clipped DPO token reward only (beta3 = 0) |
 | dpo_end (D) | the sum of the same clipped DPO token rewards, placed on the last token (no RM) |
+| true_dense (F) | the true token reward W / H, normalised like the RM score (on pi_ref samples), on every token |
+| true_sparse (F) | the same normalised true reward summed and placed on the last token |
+
+Arm F is the validity arm (issue 13): PPO on the true reward itself, dense vs sparse; if dense does not beat sparse
+on the axis a claim uses, the toy cannot show density there and that claim is INCONCLUSIVE.
 """
 from __future__ import annotations
 
@@ -32,7 +37,11 @@ class Arm:
 
     @property
     def uses_dpo(self) -> bool:
-        return self.kind != "sentence"
+        return self.kind in ("rto", "dpo_token", "dpo_end")
+
+    @property
+    def uses_true(self) -> bool:
+        return self.kind in ("true_dense", "true_sparse")
 
 
 ARMS = {
@@ -42,7 +51,10 @@ ARMS = {
     "dpo_end": Arm("dpo_end", "full", "D: DPO sum at the end"),
     "rto_quarter": Arm("rto", "quarter", "B, 1/4 pairs"),
     "sentence_quarter": Arm("sentence", "quarter", "A, 1/4 pairs"),
+    "true_dense": Arm("true_dense", "full", "F: true reward, dense"),
+    "true_sparse": Arm("true_sparse", "full", "F: true reward, sparse"),
 }
+KINDS = ("sentence", "rto", "dpo_token", "dpo_end", "true_dense", "true_sparse")
 
 
 def dpo_token_reward(logp_dpo: torch.Tensor, logp_ref: torch.Tensor, scale: float, clip: float) -> torch.Tensor:
@@ -51,8 +63,12 @@ def dpo_token_reward(logp_dpo: torch.Tensor, logp_ref: torch.Tensor, scale: floa
 
 
 def arm_rewards(kind: str, logp: torch.Tensor, logp_ref: torch.Tensor, logp_dpo: torch.Tensor | None,
-                rm_norm: torch.Tensor | None, kl_coef: float, dpo_scale: float, dpo_clip: float) -> torch.Tensor:
-    """Per-token rewards (B, H) of one arm; logp* (B, H) are log-probs of the sampled tokens, rm_norm (B,)."""
+                rm_norm: torch.Tensor | None, kl_coef: float, dpo_scale: float, dpo_clip: float,
+                true_tok: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-token rewards (B, H) of one arm; logp* (B, H) are log-probs of the sampled tokens, rm_norm (B,),
+    true_tok (B, H) the normalised true token rewards (arm F)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown arm kind {kind!r}")
     r = -kl_coef * (logp - logp_ref)                                     # (B, H) k1 KL penalty, every arm
     last = torch.zeros_like(r)
     last[:, -1] = 1.0
@@ -62,9 +78,16 @@ def arm_rewards(kind: str, logp: torch.Tensor, logp_ref: torch.Tensor, logp_dpo:
         r = r + dpo_token_reward(logp_dpo, logp_ref, dpo_scale, dpo_clip)
     if kind == "dpo_end":
         r = r + last * dpo_token_reward(logp_dpo, logp_ref, dpo_scale, dpo_clip).sum(1, keepdim=True)
-    if kind not in ("sentence", "rto", "dpo_token", "dpo_end"):
-        raise ValueError(f"unknown arm kind {kind!r}")
+    if kind == "true_dense":
+        r = r + true_tok
+    if kind == "true_sparse":
+        r = r + last * true_tok.sum(1, keepdim=True)
     return r
+
+
+def normalised_true_tokens(token_r: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """True token rewards (B, H) normalised so their sum is (r* - mean) / std (mean, std of r* on pi_ref)."""
+    return (token_r - mean / token_r.shape[1]) / std
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:

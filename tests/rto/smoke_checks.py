@@ -21,3 +21,11 @@ def check(root, out) -> None:
     starts = {it: res["curves"][it]["true"][0] for it in PPO_ITEMS}
     assert len({v for it, v in starts.items() if it.seed == 0}) == 1
     assert out["preferences"]["label_agreement"] > 0.6
+    # calibration ran before PPO and PPO used its beta1; the BT reference is reported beside the RM
+    cal = json.loads((root / "outputs/rto/calibrate/calibration.json").read_text())
+    assert cal["full"]["ratio_unclipped"] == pytest.approx(0.5, rel=1e-4)
+    assert out["ppo-rto-s0"]["beta1"] == pytest.approx(cal["full"]["beta1"])
+    assert 0.0 <= out["reward_model-full"]["bt_table_acc_true_order"] <= 1.0
+    gates = {g["name"] for c in claims["claims"] for g in c["gates"]}
+    assert any(n.startswith("arm F (true reward)") for n in gates)
+    assert {c["id"] for c in claims["claims"] if c.get("amended_from")} == {"C1", "C2", "C4"}

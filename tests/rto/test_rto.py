@@ -8,6 +8,7 @@ real runner. Asserts behaviour only, never that a claim passes.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ import torch
 
 from tasks.rto.env import World, bt_labels, calibrate_kappa, expected_agreement, make_W, true_reward, with_bos
 from tasks.rto.model import GPT, exact_kl, extend, response_out, token_logprobs
-from tasks.rto.rewards import arm_rewards, dpo_token_reward, gae
+from tasks.rto.calibrate import CLIP_GRID, CLIP_KEEP, RATIO, choose
+from tasks.rto.ceiling import bigram_counts, bt_table_accuracy
+from tasks.rto.rewards import arm_rewards, dpo_token_reward, gae, normalised_true_tokens
 
 
 
@@ -142,3 +145,66 @@ def test_arm_rewards_place_rm_on_last_token_and_kl_on_every_token():
     d = arm_rewards("dpo_end", logp, lref, ldpo, None, **kw)
     torch.testing.assert_close(d[:, :-1], kl[:, :-1])
     torch.testing.assert_close(d.sum(1), (kl + dense).sum(1))                # same DPO signal, moved to the end
+    with pytest.raises(ValueError):
+        arm_rewards("nope", logp, lref, ldpo, rm, **kw)
+
+
+def test_arm_f_true_rewards_dense_and_sparse_carry_the_same_normalised_sum():
+    B, H = 3, 4
+    g = torch.Generator().manual_seed(1)
+    logp, lref = torch.randn(B, H, generator=g), torch.randn(B, H, generator=g)
+    tok_r = torch.randint(-1, 2, (B, H), generator=g).float() / H                  # W / H
+    tt = normalised_true_tokens(tok_r, mean=0.1, std=0.5)
+    torch.testing.assert_close(tt.sum(1), (tok_r.sum(1) - 0.1) / 0.5)
+    kw = dict(kl_coef=0.2, dpo_scale=0.3, dpo_clip=0.2)
+    kl = -0.2 * (logp - lref)
+    dense = arm_rewards("true_dense", logp, lref, None, None, true_tok=tt, **kw)
+    sparse = arm_rewards("true_sparse", logp, lref, None, None, true_tok=tt, **kw)
+    torch.testing.assert_close(dense, kl + tt)
+    torch.testing.assert_close(sparse[:, :-1], kl[:, :-1])
+    torch.testing.assert_close(sparse.sum(1), dense.sum(1))
+
+
+def test_calibration_rule_sets_the_std_ratio_and_picks_the_smallest_clip_that_keeps_the_term():
+    g = torch.Generator().manual_seed(0)
+    rm = torch.randn(4000, generator=g) * 1.3
+    lr = torch.randn(4000, 24, generator=g) * 0.5                                   # log pi_dpo / pi_ref per token
+    out = choose(lr, rm)
+    assert out["ratio_unclipped"] == pytest.approx(RATIO, rel=1e-6)
+    assert out["beta1"] == pytest.approx(RATIO * float(rm.std()) / float(lr.sum(1).std()), rel=1e-6)
+    c = out["clip"]
+    assert c in CLIP_GRID and out["ratio"] >= CLIP_KEEP * RATIO - 1e-9
+    smaller = [v for v in CLIP_GRID if v < c]                                       # each smaller clip rescales the term
+    for v in smaller:
+        s = float(dpo_token_reward(lr, torch.zeros_like(lr), out["beta1"], v).sum(1).std())
+        assert s < CLIP_KEEP * RATIO * float(rm.std())
+    heavy = choose(lr * torch.where(torch.rand(lr.shape, generator=g) < 0.02, 40.0, 0.1), rm)   # heavy tails
+    assert heavy["clip"] == math.inf or heavy["clip_fraction"] > 0
+
+
+def test_bt_table_recovers_a_table_reward_and_counts_bigrams():
+    world = World(torch.from_numpy(make_W(5, 2, 1, 1, np.random.default_rng(0))), 5, 2, 2, 6)
+    g = torch.Generator().manual_seed(0)
+    n = 3000
+    x = torch.randint(0, 5, (n, 2), generator=g)
+    ya, yb = torch.randint(0, 5, (n, 6), generator=g), torch.randint(0, 5, (n, 6), generator=g)
+    ra, rb = true_reward(world, x, ya), true_reward(world, x, yb)
+    a_wins = ra >= rb                                                                # noiseless labels
+    d = {"x": x, "yw": torch.where(a_wins[:, None], ya, yb), "yl": torch.where(a_wins[:, None], yb, ya),
+         "rw": torch.maximum(ra, rb), "rl": torch.minimum(ra, rb)}
+    tr, ho = {k: v[:2500] for k, v in d.items()}, {k: v[2500:] for k, v in d.items()}
+    acc, l2 = bt_table_accuracy(world, tr, ho)
+    assert acc > 0.9 and l2 in (1e-4, 1e-3, 1e-2)
+    cnt = bigram_counts(world, x[:1], ya[:1])
+    assert float(cnt.sum()) == 6 and float((cnt.view(-1) @ world.W.reshape(-1)) / 6) == pytest.approx(float(ra[0]))
+
+
+def test_full_profile_grid_has_the_sheets_nine_points_per_arm_and_default_runs_none():
+    from tasks.rto.grid import points
+    from tasks.rto.params import PROFILES, GridParams
+
+    full = points(GridParams(**PROFILES["full"]["grid"]))
+    assert len([q for q in full if q["arm"] == "rto"]) == 9 and len([q for q in full if q["arm"] == "sentence"]) == 9
+    assert {(q["beta1"], q["clip"]) for q in full if q["arm"] == "rto"} == {
+        (b, c) for b in (0.05, 0.1, 0.3) for c in (0.05, 0.2, 0.0)}
+    assert points(GridParams()) == []

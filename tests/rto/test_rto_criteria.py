@@ -1,7 +1,8 @@
-"""Unit tests of the RTO judges (tasks/rto/criteria.py; sheet shared/papers/rto.md, claims C1-C5).
+"""Unit tests of the RTO judges and gates (tasks/rto/criteria.py; sheet shared/papers/rto.md, claims C1-C5; issue 13).
 
 Synthetic per-seed numbers drive every branch of each judge: PASS, FAIL (naming the sub-point that failed),
-INCONCLUSIVE for too few seeds / missing arms, and INCONCLUSIVE for each failed validity gate. No I/O.
+INCONCLUSIVE for too few seeds / missing arms, INCONCLUSIVE for each failed validity gate (accuracy, calibration,
+KL, and the arm-F density gate on each axis), and the amended criteria with the original verdict recorded. No I/O.
 """
 from __future__ import annotations
 
@@ -10,169 +11,204 @@ import math
 import numpy as np
 import pytest
 
-from tasks.common.claims import FAIL, INCONCLUSIVE, PASS
+from tasks.common.claims import FAIL, INCONCLUSIVE, PASS, Gate
 from tasks.rto import criteria as C
 
-OK, BAD = 0.7, 0.5                                  # held-out accuracies either side of the gate
 RM_GATE = "reward_model (full pairs) held-out accuracy vs true order"
 DPO_GATE = "dpo (full pairs) held-out accuracy vs true order"
 KL3 = [0.5, 0.6, 0.7]
+GOOD = [Gate("g", True, 1.0, ">= 0")]
+BADG = [Gate("g", True, 1.0, ">= 0"), Gate("bad gate", False, 0.0, ">= 1")]
 
 
 def failed(v) -> list[str]:
     return [k for k, ok in v.checks.items() if not ok]
 
 
-def test_pre_registered_constants_match_the_sheet():
+def test_pre_registered_constants():
     assert (C.C1_MIN_SEEDS, C.C1_SE_FACTOR, C.C2_MIN_SEEDS, C.C2_SE_FACTOR) == (3, 2.0, 3, 2.0)
-    assert (C.C3_MAX_FRACTION, C.C3_STRETCH_FRACTION, C.C4_MIN_DIFF, C.GATE_MIN_ACC) == (0.5, 0.125, 0.0, 0.55)
+    assert (C.C3_MAX_FRACTION, C.C3_STRETCH_FRACTION, C.C4_MIN_DIFF) == (0.5, 0.125, 0.0)
+    assert (C.GATE_RM_MIN_ACC, C.GATE_DPO_MIN_ACC, C.CAL_BAND, C.KL_MAX) == (0.70, 0.55, (0.3, 1.0), 8.0)
 
 
-@pytest.mark.parametrize("acc, passed", [(0.55, True), (0.5499, False), (float("nan"), False), (None, False)])
-def test_accuracy_gate_boundary(acc, passed):
-    g = C.acc_gate("dpo", acc)
-    assert (g.name, g.passed, g.threshold) == (DPO_GATE, passed, ">= 0.55")
+# --- gates ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model, acc, passed", [("reward_model", 0.70, True), ("reward_model", 0.6999, False),
+                                                ("dpo", 0.55, True), ("dpo", 0.5499, False),
+                                                ("dpo", float("nan"), False), ("reward_model", None, False)])
+def test_accuracy_gate_boundaries(model, acc, passed):
+    g = C.acc_gate(model, acc)
+    assert g.name == (RM_GATE if model == "reward_model" else DPO_GATE) and g.passed == passed
 
 
-# --- C1: RTO vs PPO-sparse at matched KL -----------------------------------------------------------------------
+@pytest.mark.parametrize("ratio, passed", [(0.3, True), (1.0, True), (0.5, True), (0.2999, False), (1.0001, False),
+                                           (None, False)])
+def test_calibration_gate_band(ratio, passed):
+    assert C.cal_gate(ratio).passed == passed
+
+
+@pytest.mark.parametrize("kls, passed", [([1.0, 8.0], True), ([1.0, 8.01], False), ([], False)])
+def test_kl_gate_uses_the_largest_final_kl(kls, passed):
+    g = C.kl_gate(kls)
+    assert g.passed == passed and (g.measured == max(kls) if kls else g.measured is None)
+
+
+@pytest.mark.parametrize("axis, vals, passed", [
+    ("matched KL", [0.01, -0.005], True), ("matched KL", [0.01, -0.02], False), ("matched KL", [0.0], False),
+    ("final", [0.05, 0.06], True), ("final", [-0.01, 0.0], False),
+    ("rollouts", [0.4, 0.5], True), ("rollouts", [0.4, 0.51], False), ("rollouts", [math.inf, 0.2], False),
+    ("final", [], False), ("final", [float("nan"), 0.1], False)])
+def test_density_gate_on_every_axis(axis, vals, passed):
+    g = C.density_gate(axis, vals)
+    assert g.passed == passed and g.name.startswith(f"arm F (true reward): dense beats sparse on the {axis} axis")
+
+
+def test_density_gate_rejects_an_unknown_axis():
+    with pytest.raises(ValueError):
+        C.density_gate("speed", [0.1])
+
+
+def test_density_gate_failure_makes_a_claim_inconclusive_not_fail():
+    gates = GOOD + [C.density_gate("matched KL", [-0.01])]
+    v = C.c1_rto_vs_sparse([-0.1, -0.2, -0.1], KL3, gates)       # would FAIL on its checks
+    assert v.verdict == INCONCLUSIVE and "arm F" in v.reason
+
+
+# --- C1 ------------------------------------------------------------------------------------------------------------
 def test_c1_pass():
-    v = C.c1_rto_vs_sparse([0.10, 0.12, 0.11], KL3, OK)
-    assert v.verdict == PASS and not failed(v)
-    assert [(g.name, g.passed, g.measured) for g in v.gates] == [(RM_GATE, True, OK)]
-    assert v.measured["per seed"] == [0.1, 0.12, 0.11]
+    v = C.c1_rto_vs_sparse([0.10, 0.12, 0.11], KL3, GOOD)
+    assert v.verdict == PASS and not failed(v) and v.measured["per seed"] == [0.1, 0.12, 0.11]
 
 
 def test_c1_fail_on_mean_vs_2se_only():
-    v = C.c1_rto_vs_sparse([0.01, 1.0, 0.02], KL3, OK)    # all > 0; mean 0.34 < 2 SE 0.66
+    v = C.c1_rto_vs_sparse([0.01, 1.0, 0.02], KL3, GOOD)    # all > 0; mean 0.34 < 2 SE 0.66
     assert v.verdict == FAIL and failed(v) == ["mean > 2 SE"]
 
 
 def test_c1_fail_on_one_negative_seed_only():
-    v = C.c1_rto_vs_sparse([1.0, 1.0, 1.0, 1.0, -1e-4], KL3 + [0.8, 0.9], OK)   # mean 0.8 > 2 SE 0.4
+    v = C.c1_rto_vs_sparse([1.0, 1.0, 1.0, 1.0, -1e-4], KL3 + [0.8, 0.9], GOOD)
     assert v.verdict == FAIL and failed(v) == ["> 0 in every seed"]
 
 
 def test_c1_nan_difference_fails():
-    v = C.c1_rto_vs_sparse([0.1, 0.1, float("nan")], KL3, OK)
+    v = C.c1_rto_vs_sparse([0.1, 0.1, float("nan")], KL3, GOOD)
     assert v.verdict == FAIL and failed(v) == ["> 0 in every seed", "mean > 2 SE"]
 
 
-def test_c1_inconclusive_with_too_few_seeds_records_the_gate():
-    v = C.c1_rto_vs_sparse([0.1, 0.2], KL3[:2], BAD)
+def test_c1_inconclusive_with_too_few_seeds_and_on_a_failed_gate():
+    v = C.c1_rto_vs_sparse([0.1, 0.2], KL3[:2], GOOD)
     assert v.verdict == INCONCLUSIVE and v.reason == "only 2 paired seeds (need 3)"
-    assert [(g.name, g.passed) for g in v.gates] == [(RM_GATE, False)]
+    v = C.c1_rto_vs_sparse([0.10, 0.12, 0.11], KL3, BADG)
+    assert v.verdict == INCONCLUSIVE and v.reason == "gate failed: bad gate"
 
 
-def test_c1_inconclusive_when_rm_gate_fails():
-    v = C.c1_rto_vs_sparse([0.10, 0.12, 0.11], KL3, BAD)
-    assert v.verdict == INCONCLUSIVE and v.reason == f"gate failed: {RM_GATE}"
-    assert [(g.name, g.passed, g.measured) for g in v.gates] == [(RM_GATE, False, BAD)]
+def test_c1_amended_pass_records_the_original_verdict():
+    orig = C.c1_rto_vs_sparse([-0.01, 0.02, 0.01], KL3, GOOD)
+    assert orig.verdict == FAIL
+    v = C.c1_amended([0.05, 0.06, 0.07], [-0.01, 0.02, 0.01], orig, GOOD, [[1, 2]] * 3)
+    assert v.verdict == PASS and v.amended_from.verdict == FAIL
+    assert v.amended_from.criterion == C.ORIGINAL["C1"] and "final policies" in v.amended_from.reason
 
 
-# --- C2: RTO vs DPO at matched KL, and RTO > pi_ref ------------------------------------------------------------
+def test_c1_amended_fails_on_the_matched_kl_guard_only():
+    orig = C.c1_rto_vs_sparse([-0.1, -0.11, -0.12], KL3, GOOD)
+    v = C.c1_amended([0.05, 0.06, 0.07], [-0.1, -0.11, -0.12], orig, GOOD)
+    assert v.verdict == FAIL and failed(v) == ["guard: not worse at matched KL (mean + 2 SE > 0)"]
+
+
+def test_c1_amended_fails_on_a_negative_final_seed_and_is_inconclusive_on_gates_or_seeds():
+    orig = C.c1_rto_vs_sparse([0.1, 0.1, 0.1], KL3, GOOD)
+    v = C.c1_amended([1.0, 1.0, 1.0, 1.0, -1e-4], [0.1] * 5, orig, GOOD)     # mean 0.8 > 2 SE 0.4
+    assert v.verdict == FAIL and failed(v) == ["final: > 0 in every seed"]
+    v = C.c1_amended([0.05, 0.06, 0.07], [0.1, 0.1, 0.1], orig, BADG)
+    assert v.verdict == INCONCLUSIVE and v.amended_from.verdict == PASS
+    v = C.c1_amended([0.05, 0.06], [0.1, 0.1], orig, GOOD)
+    assert v.verdict == INCONCLUSIVE and v.reason.startswith("only 2")
+
+
+# --- C2 ------------------------------------------------------------------------------------------------------------
 FIN, REF = [0.3, 0.31, 0.32], 0.1
 
 
-def test_c2_pass():
-    v = C.c2_rto_vs_dpo([0.10, 0.12, 0.11], KL3, FIN, REF, OK)
-    assert v.verdict == PASS and not failed(v)
-    assert [(g.name, g.passed) for g in v.gates] == [(DPO_GATE, True)]
-    assert v.measured["RTO final true reward - pi_ref (per seed)"] == [0.2, 0.21, 0.22]
-
-
-def test_c2_fail_on_pi_ref_only():
-    v = C.c2_rto_vs_dpo([0.10, 0.12, 0.11], KL3, [0.3, 0.1, 0.32], REF, OK)   # equal to pi_ref is not above
+def test_c2_pass_and_fail_branches():
+    assert C.c2_rto_vs_dpo([0.05, 0.06, 0.07], KL3, FIN, REF, GOOD).verdict == PASS
+    v = C.c2_rto_vs_dpo([0.05, 0.06, 0.07], KL3, [0.3, 0.05, 0.32], REF, GOOD)
     assert v.verdict == FAIL and failed(v) == ["RTO > pi_ref in every seed"]
+    v = C.c2_rto_vs_dpo([0.05, -0.01, 0.07], KL3, FIN, REF, GOOD)
+    assert v.verdict == FAIL and "RTO - DPO > 0 in every seed" in failed(v)
 
 
-def test_c2_fail_on_matched_kl_difference():
-    v = C.c2_rto_vs_dpo([0.10, -0.12, 0.11], KL3, FIN, REF, OK)
-    assert v.verdict == FAIL and failed(v) == ["RTO - DPO > 0 in every seed", "mean > 2 SE"]
+def test_c2_inconclusive_branches():
+    assert C.c2_rto_vs_dpo([0.05, 0.06], KL3[:2], FIN[:2], REF, GOOD).verdict == INCONCLUSIVE
+    assert C.c2_rto_vs_dpo([0.05, 0.06, 0.07], KL3, FIN, REF, BADG).verdict == INCONCLUSIVE
 
 
-def test_c2_inconclusive_with_too_few_seeds():
-    v = C.c2_rto_vs_dpo([0.1], [0.5], [0.3], REF, OK)
-    assert v.verdict == INCONCLUSIVE and v.reason == "only 1 RTO seeds (need 3)"
+def test_c2_amended_branches():
+    orig = C.c2_rto_vs_dpo([-0.05, 0.06, 0.07], KL3, FIN, REF, GOOD)
+    v = C.c2_amended([0.2, 0.21, 0.22], [0.05, 0.06, 0.07], FIN, REF, orig, GOOD)
+    assert v.verdict == PASS and v.amended_from.verdict == FAIL
+    v = C.c2_amended([0.2, 0.21, 0.22], [0.05, 0.06, 0.07], [0.3, 0.0, 0.3], REF, orig, GOOD)
+    assert v.verdict == FAIL and failed(v) == ["RTO > pi_ref in every seed"]
+    v = C.c2_amended([0.2, 0.21, 0.22], [-0.3, -0.31, -0.32], FIN, REF, orig, GOOD)
+    assert v.verdict == FAIL and failed(v) == ["guard: not worse at matched KL (mean + 2 SE > 0)"]
+    assert C.c2_amended([0.2, 0.21, 0.22], [0.05, 0.06, 0.07], FIN, REF, orig, BADG).verdict == INCONCLUSIVE
 
 
-def test_c2_inconclusive_when_dpo_gate_fails():
-    v = C.c2_rto_vs_dpo([0.10, 0.12, 0.11], KL3, FIN, REF, 0.54)
-    assert v.verdict == INCONCLUSIVE and v.reason == f"gate failed: {DPO_GATE}"
-    assert [(g.name, g.passed, g.measured) for g in v.gates] == [(DPO_GATE, False, 0.54)]
-
-
-# --- C3: rollouts to reach PPO-sparse's final reward -----------------------------------------------------------
-STRETCH = "reaches within the paper's 1/8 (0.125) in every seed"
-
-
+# --- C3 ------------------------------------------------------------------------------------------------------------
 def test_c3_pass_at_the_boundary_and_stretch_reported():
-    v = C.c3_sample_efficiency([0.3, 0.5, 0.1], [0.9, 0.8, 1.0], OK)
-    assert v.verdict == PASS and list(v.checks) == ["fraction <= 0.5 in every seed"]
-    assert v.measured[STRETCH] is False
-    assert C.c3_sample_efficiency([0.1, 0.125], [1.0, 1.0], OK).measured[STRETCH] is True
+    v = C.c3_sample_efficiency([0.5, 0.1, 0.125], [1, 1, 1], GOOD)
+    assert v.verdict == PASS
+    assert v.measured["reaches within the paper's 1/8 (0.125) in every seed"] is False
 
 
-def test_c3_fail_when_a_seed_never_reaches():
-    v = C.c3_sample_efficiency([0.3, math.inf, 0.1], [0.9, 0.2, 1.0], OK)
-    assert v.verdict == FAIL and failed(v) == ["fraction <= 0.5 in every seed"]
+def test_c3_fail_when_a_seed_never_reaches_or_just_above_half():
+    assert C.c3_sample_efficiency([0.2, math.inf, 0.3], [1, 0, 1], GOOD).verdict == FAIL
+    assert C.c3_sample_efficiency([0.2, 0.5001, 0.3], [1, 1, 1], GOOD).verdict == FAIL
 
 
-def test_c3_fail_just_above_half():
-    assert C.c3_sample_efficiency([0.5001], [0.5], OK).verdict == FAIL
+def test_c3_reported_numbers_kept_and_inconclusive_branches():
+    v = C.c3_sample_efficiency([0.2], [1], GOOD, {"x": 1.5})
+    assert v.measured["x"] == 1.5
+    assert C.c3_sample_efficiency([], [], GOOD).verdict == INCONCLUSIVE
+    v = C.c3_sample_efficiency([0.2, 0.2, 0.2], [1, 1, 1], GOOD + [C.density_gate("rollouts", [0.6])])
+    assert v.verdict == INCONCLUSIVE and "arm F" in v.reason
 
 
-def test_c3_reported_numbers_are_kept_not_judged():
-    rep = {"data scaling (reported)": -0.5}
-    v = C.c3_sample_efficiency([0.2], [1.0], OK, rep)
-    assert v.verdict == PASS and v.measured["data scaling (reported)"] == -0.5
+# --- C4 ------------------------------------------------------------------------------------------------------------
+def test_c4_original_branches():
+    assert C.c4_density([0.01, 0.0], [0, 1], [1, 1], GOOD).verdict == PASS
+    assert C.c4_density([0.0], [0], [1], GOOD).verdict == FAIL
+    assert C.c4_density([], [], [], GOOD).verdict == INCONCLUSIVE
+    assert C.c4_density([0.1], [0], [1], BADG).verdict == INCONCLUSIVE
 
 
-def test_c3_inconclusive_when_runs_missing():
-    v = C.c3_sample_efficiency([], [], OK)
-    assert v.verdict == INCONCLUSIVE and v.reason == "RTO / PPO-sparse runs missing"
+def test_c4_amended_branches():
+    orig = C.c4_density([-0.01], [0], [1], GOOD)
+    v = C.c4_amended([0.02, 0.01], [0.0, 0.01], [0, 1], orig, GOOD)
+    assert v.verdict == PASS and v.amended_from.verdict == FAIL and "C - D" in v.amended_from.reason
+    v = C.c4_amended([-0.02, 0.01], [0.0, 0.01], [0, 1], orig, GOOD)
+    assert v.verdict == FAIL and failed(v) == ["final: C - D mean > 0"]
+    v = C.c4_amended([0.02, 0.01], [-0.05, -0.051], [0, 1], orig, GOOD)
+    assert v.verdict == FAIL and failed(v) == ["guard: not worse at matched KL (mean + 2 SE > 0)"]
+    v = C.c4_amended([0.02], [-0.01], [0], orig, GOOD)          # one seed: the guard needs mean >= 0
+    assert v.verdict == FAIL
+    assert C.c4_amended([0.02], [0.0], [0], orig, BADG).verdict == INCONCLUSIVE
+    v = C.c4_amended([], [], [], orig, GOOD)
+    assert v.verdict == INCONCLUSIVE and v.amended_from is not None
 
 
-def test_c3_inconclusive_when_rm_gate_fails():
-    v = C.c3_sample_efficiency([0.2, 0.3, 0.1], [1.0, 1.0, 1.0], BAD)
-    assert v.verdict == INCONCLUSIVE and v.reason == f"gate failed: {RM_GATE}"
-    assert [(g.name, g.passed) for g in v.gates] == [(RM_GATE, False)]
-
-
-# --- C4: density (B - D) ---------------------------------------------------------------------------------------
-def test_c4_pass_and_dense_only_reported():
-    v = C.c4_density(np.array([0.05]), [0], [0.4], OK, dense_only_diffs=np.array([-0.2]))
-    assert v.verdict == PASS and list(v.checks) == ["B - D > 0"]
-    assert v.measured["C - D at matched KL (density only, reported)"] == pytest.approx(-0.2)
-    assert [(g.name, g.passed) for g in v.gates] == [(DPO_GATE, True)]
-
-
-def test_c4_fail_on_zero_mean_and_no_dense_only_entry():
-    v = C.c4_density([0.1, -0.1], [0, 1], [0.4, 0.5], OK, dense_only_diffs=np.array([]))
-    assert v.verdict == FAIL and failed(v) == ["B - D > 0"]
-    assert "C - D at matched KL (density only, reported)" not in v.measured
-
-
-def test_c4_inconclusive_when_arm_d_missing():
-    v = C.c4_density(np.array([]), [], [], OK)
-    assert v.verdict == INCONCLUSIVE and v.reason == "arm D (dpo_end) or paired RTO seed missing"
-
-
-def test_c4_inconclusive_when_dpo_gate_fails():
-    v = C.c4_density([0.05], [0], [0.4], BAD)
-    assert v.verdict == INCONCLUSIVE and v.reason == f"gate failed: {DPO_GATE}"
-    assert [(g.name, g.passed) for g in v.gates] == [(DPO_GATE, False)]
-
-
-# --- C5: weaker RM, descriptive ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("d, side", [([0.02], "ahead of"), ([0.0], "level with"), ([-0.03], "behind")])
+# --- C5 ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("d, side", [(0.01, "ahead of"), (0.0, "level with"), (-0.01, "behind")])
 def test_c5_is_descriptive_without_gates(d, side):
-    v = C.c5_weak_rm(d, [0], [0.3], 0.6, 0.7)
-    assert v.verdict == INCONCLUSIVE and v.gates == [] and v.checks == {}
-    assert v.reason == (f"descriptive only (no pre-registered criterion; 1 seed): RTO is {side} PPO-sparse by "
-                        f"{abs(d[0]):.4f} true reward at matched KL with the weaker RM")
-    assert v.measured["weak RM held-out accuracy"] == 0.6
+    v = C.c5_weak_rm([d], [0], [1.0], 0.6, 0.8, final_diffs=[0.02])
+    assert v.verdict == INCONCLUSIVE and side in v.reason and not v.gates
+    assert v.measured["RTO - PPO-sparse, 1/4 pairs, final policies"] == 0.02
 
 
 def test_c5_inconclusive_when_not_run():
-    v = C.c5_weak_rm([], [], [], 0.6, 0.7)
-    assert v.verdict == INCONCLUSIVE and v.reason == "1/4-pairs runs not run" and v.measured == {}
+    v = C.c5_weak_rm([], [], [], None, 0.8)
+    assert v.verdict == INCONCLUSIVE and v.reason == "1/4-pairs runs not run"
+
+
+def test_guard_uses_two_se():
+    assert C._guard(np.array([-0.01, 0.03, -0.01]))            # mean 0.0033, SE 0.0133: not significantly worse
+    assert not C._guard(np.array([-0.1, -0.1001, -0.1002]))
