@@ -232,6 +232,10 @@ class Cluster:
             pids = list(self.services["pids"].values())
             cluster.down(self.base / "state")
             left += [q for q in pids if alive(q)]
+        end = time.time() + 15                   # a SIGKILLed process takes a moment to go on a loaded machine
+        while left and time.time() < end:
+            time.sleep(0.5)
+            left = [q for q in left if alive(q)]
         return left
 
 

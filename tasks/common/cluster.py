@@ -181,7 +181,18 @@ def stop(pid: int, timeout: float = 20) -> None:
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        end = time.time() + 10                   # the kernel needs a moment to take a killed group down
+        while time.time() < end:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
 
 
 def env_for(host: str, ports: dict[str, int]) -> dict[str, str]:
