@@ -68,8 +68,7 @@ class ConvTrainParams(StageParams):
     of FC; lam and alpha come from `tune` as for the FC arms."""
 
     seed: int = Field(0, ge=0, description="base seed; the item's seed index is salted in")
-    epochs: int = Field(6, ge=1, le=500, description="training epochs of every conv arm (FC: 15; the conv arm "
-                        "is ~8x costlier per epoch on the CPU)")
+    epochs: int = Field(15, ge=1, le=500, description="training epochs of every conv arm (as the FC arms)")
     channels: list[int] = Field([16, 32], min_length=1, max_length=4, description="conv3x3 channels per layer "
                                 "(sheet: 16, 32), padding 1, then avgpool 2x2 and the linear readout")
     T_static: int = Field(6, ge=1, le=32, description="time steps of the direct-encoded digits")
@@ -112,7 +111,7 @@ PROFILES = {
         "prepare": {"canvas_px": 20, "digit_px": 16},
         "tune": {"epochs": 15},
         "train": {"epochs": 30},
-        "train_conv": {"epochs": 15},
+        "train_conv": {"epochs": 30},
         "evaluate": {"probe_draws": 128},
     },
 }
