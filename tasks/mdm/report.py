@@ -28,6 +28,10 @@ def _plot_delta(ax, c: A.Curves, title: str, eps: float) -> None:
 
 def _plot_ser(ax, c: A.Curves, title: str) -> None:
     p, lo, hi = c.ser()
+    if not np.isfinite(p).any():   # e.g. a floor-relative SER whose floor is 1 (an untrained smoke model)
+        ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+        ax.set(title=title)
+        return
     for i, L in enumerate(c.Ls):
         ok = np.isfinite(p[i])
         x = np.asarray(c.Ns)[ok] / L
