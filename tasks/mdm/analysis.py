@@ -35,6 +35,45 @@ class Curves:
         return wilson(self.k.sum(0), self.B.sum(0))
 
 
+@dataclass
+class FloorSER(Curves):
+    """A sparse-language block whose SER is read above a per-L floor (the amended PC4, criteria.py):
+    SER_par(N, L) = 1 - (1 - SER(N, L)) / (1 - SER_floor(L)), the share of the floor-valid sequences that parallel
+    sampling breaks (P(valid) = P(floor-valid) * P(no parallel error), the two taken as independent). The floor is the
+    model's any-order SER, fixed-count N = L at the same L; `fk`, `fB` (S, nL) are its invalid counts and samples.
+    SER_par = SER when the floor is 0 (the oracle), and 0 at the floor cell itself."""
+
+    fk: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fB: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    @staticmethod
+    def relative(ser: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """(nL, nN) SER and (nL,) floor -> SER_par (nan where the floor is missing or 1)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 1.0 - (1.0 - ser) / (1.0 - floor[:, None])
+        return np.where(np.isfinite(out), out, np.nan)
+
+    def floor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return wilson(self.fk.sum(0), self.fB.sum(0))
+
+    def ser(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SER_par with a conservative interval: the cell's Wilson bounds against the floor's opposite bounds."""
+        p, lo, hi = wilson(self.k.sum(0), self.B.sum(0))
+        f, flo, fhi = self.floor()
+        return self.relative(p, f), self.relative(lo, fhi), self.relative(hi, flo)
+
+
+def floor_relative_ser(c: Curves, fixed: Curves) -> FloorSER:
+    """`c` (a sparse block) read above the floor SER of `fixed` (fixed-count, N = L, same L and seed); an L without
+    that cell gets a nan floor (every SER_par of that L nan)."""
+    S, nL = c.k.shape[0], len(c.Ls)
+    fk, fB = np.full((S, nL), np.nan), np.full((S, nL), np.nan)
+    for i, L in enumerate(c.Ls):
+        if L in fixed.Ls and L in fixed.Ns and fixed.k.shape[0] == S:
+            fk[:, i], fB[:, i] = fixed.k[:, fixed.Ls.index(L), fixed.Ns.index(L)], fixed.B[:, fixed.Ls.index(L), fixed.Ns.index(L)]
+    return FloorSER(c.Ls, c.Ns, c.delta, c.se, c.k, c.B, dict(c.extra), fk, fB)
+
+
 def curves(rows: list[dict], language: str, schedule: str, denoiser: str) -> Curves:
     sel = [r for r in rows if r["language"] == language and r["schedule"] == schedule and r["denoiser"] == denoiser]
     Ls = sorted({r["L"] for r in sel})
@@ -80,6 +119,11 @@ def boot_stars(c: Curves, metric: str, thresh: float, n_boot: int, seed: int) ->
         else:
             k = rng.binomial(np.nan_to_num(c.B[idx]).astype(int), np.nan_to_num(c.k[idx] / c.B[idx]))
             vals = np.where(np.isnan(c.B[idx]).any(0), np.nan, k.sum(0) / np.nan_to_num(c.B[idx]).sum(0))
+            if isinstance(c, FloorSER):   # redraw the floor cells too
+                fB = np.nan_to_num(c.fB[idx]).astype(int)
+                fk = rng.binomial(fB, np.nan_to_num(c.fk[idx] / np.where(fB > 0, fB, 1)))
+                fl = np.where(np.isnan(c.fB[idx]).any(0), np.nan, fk.sum(0) / np.maximum(fB.sum(0), 1))
+                vals = c.relative(vals, fl)
         out[b] = n_stars(c, metric, thresh, vals)
     return out
 

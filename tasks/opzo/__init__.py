@@ -15,6 +15,7 @@ TRAIN_ITEMS = (
     + grid(arm=("opzo_rad", "opzo_sph", "opzo_pre", "opzo_radpre", "opzo_sphpre"), seed=(0,))   # C6, D1
     + grid(arm=("zo_base",), seed=(0,))                                                 # addition, D1
 )
+CONV_ITEMS = grid(arm=("bp", "dfa", "zo", "opzo"), seed=SEEDS)                          # C3 conv-LIF, D1
 
 PAPER = Paper(
     slug="opzo",
@@ -30,7 +31,9 @@ PAPER = Paper(
               desc="OPZO lam x alpha grid on the D1 validation split (frozen for train)"),
         Stage("train", "tasks.opzo.train:run", P.TrainParams, after=("prepare", "tune"), items=TRAIN_ITEMS, curves=True,
               desc="online training of one arm and seed"),
-        Stage("evaluate", "tasks.opzo.evaluate:run", P.EvaluateParams, after=("prepare", "tune", "train"),
+        Stage("train_conv", "tasks.opzo.train_conv:run", P.ConvTrainParams, after=("prepare", "tune"),
+              items=CONV_ITEMS, curves=True, desc="conv-LIF arm of C3 on D1: one arm and seed"),
+        Stage("evaluate", "tasks.opzo.evaluate:run", P.EvaluateParams, after=("prepare", "tune", "train", "train_conv"),
               desc="test accuracy, gradient probes, counted cost"),
         Stage("report", "tasks.opzo.report:run", P.ReportParams, after=("evaluate",), report=True,
               desc="verdicts C1-C7, figures, report.md"),

@@ -3,7 +3,8 @@
 The test split is first read here, after `tune` froze lam and alpha and `train` finished. Per arm and dataset:
 accuracy per seed, its mean and a t-interval over seeds, and the per-sample correctness (for the report's paired
 bootstrap over test samples). Probes run on each OPZO seed's checkpoints (epoch 1, mid, final) on a fixed training
-batch (probe.py). Everything the report needs is gathered in results.json (+ correct.npz).
+batch (probe.py). The conv-LIF arms of C3 (`train_conv`, D1) are scored the same way under the names "conv_<arm>".
+Everything the report needs is gathered in results.json (+ correct.npz).
 
 Run: `paperflow stage opzo evaluate`.
 """
@@ -15,6 +16,7 @@ from scipy import stats as st
 
 from tasks.common.stats import mean_se
 
+from .conv import ConvNet, conv_predict
 from .methods import ARMS, feedback_macs_analytic
 from .params import EvaluateParams
 from .probe import probe_checkpoint
@@ -22,6 +24,10 @@ from .snn import LIF, Net, Setup, predict
 from .train import load_split, mid_epoch
 
 CURVE_NS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+
+def label_of(arm: str) -> str:
+    return f"conv-LIF {ARMS[arm[5:]].label}" if arm.startswith("conv_") else ARMS[arm].label
 
 
 def t_ci(x: list[float]) -> tuple[float, float, float, float]:
@@ -52,12 +58,23 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
             correct[f"{arm}__{ds}__s{s}"] = ok
             acc.setdefault(arm, {}).setdefault(ds, []).append(float(ok.mean()))
             metrics[f"acc_{arm}_{ds}_s{s}"] = float(ok.mean())
+    conv_hist = {}
+    for it in io.items_of.get("train_conv", []):
+        h = conv_hist[it] = io.load_json("train_conv", "history.json", it)
+        su = Setup(LIF(h["setup"]["tau"], h["setup"]["v_th"], h["setup"]["alpha_s"]), h["setup"]["T"], True,
+                   h["setup"]["lam_mse"])
+        net = ConvNet.from_state(io.load_torch("train_conv", "model_d1.pt", it))
+        ok = (conv_predict(net, su, test["d1"].x, p.eval_batch) == test["d1"].y).numpy()
+        arm = f"conv_{it.arm}"
+        correct[f"{arm}__d1__s{it.seed}"] = ok
+        acc.setdefault(arm, {}).setdefault("d1", []).append(float(ok.mean()))
+        metrics[f"acc_{arm}_d1_s{it.seed}"] = float(ok.mean())
     table = {}
     for arm, per in acc.items():
         for ds, xs in per.items():
             m, sd, lo, hi = t_ci(xs)
             table[f"{arm}/{ds}"] = {"arm": arm, "ds": ds, "accs": xs, "mean": m, "std": sd, "lo": lo, "hi": hi,
-                                    "label": ARMS[arm].label}
+                                    "label": label_of(arm)}
             metrics[f"acc_{arm}_{ds}_mean"] = m
     probes = run_probes(p, io, data, hist, sus)
     for pr in probes:
@@ -71,6 +88,7 @@ def run(p: EvaluateParams, io) -> dict[str, float]:
     io.save_npz("correct.npz", **correct)
     io.save_json("results.json", {"accuracy": table, "probes": probes, "setup": setup,
                                   "histories": {it: h["history"] for it, h in hist.items()},
+                                  "conv_histories": {it: h["history"] for it, h in conv_hist.items()},
                                   "train_metrics": train_metrics, "tune": io.load_json("tune", "tuned.json"),
                                   "feedback_macs_analytic": feedback_macs_analytic(sizes, 10), "sizes": sizes,
                                   "n_test": {ds: int(len(t.y)) for ds, t in test.items()}})

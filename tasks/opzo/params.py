@@ -63,6 +63,26 @@ class TrainParams(NetParams):
     zo_baseline_decay: float = Field(0.99, ge=0, lt=1, description="running-mean loss baseline of the zo_base arm")
 
 
+class ConvTrainParams(StageParams):
+    """The conv-LIF arm of C3 (conv.py) on D1: the FC net's neuron, loss, optimizer and warm-up, conv layers instead
+    of FC; lam and alpha come from `tune` as for the FC arms."""
+
+    seed: int = Field(0, ge=0, description="base seed; the item's seed index is salted in")
+    epochs: int = Field(15, ge=1, le=500, description="training epochs of every conv arm (as the FC arms)")
+    channels: list[int] = Field([16, 32], min_length=1, max_length=4, description="conv3x3 channels per layer "
+                                "(sheet: 16, 32), padding 1, then avgpool 2x2 and the linear readout")
+    T_static: int = Field(6, ge=1, le=32, description="time steps of the direct-encoded digits")
+    tau: float = Field(2.0, gt=1, le=100, description="LIF time constant")
+    v_th: float = Field(1.0, gt=0, le=10, description="firing threshold (soft reset)")
+    alpha_s: float = Field(4.0, gt=0, le=100, description="sigmoid surrogate sharpness")
+    init_gain: float = Field(2.0, gt=0, le=20, description="conv weights ~ N(0, gain^2 / (9 C_in))")
+    batch: int = Field(32, ge=1, le=1024, description="mini-batch size")
+    lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate (cosine schedule to 0)")
+    lam_mse: float = Field(0.05, ge=0, le=1, description="loss = (1 - lam) CE + lam MSE per time step, / T")
+    m_warmup: int = Field(30, ge=0, le=10_000, description="OPZO: batches that update M but not the conv weights")
+    max_train: int = Field(0, ge=0, description="use at most this many training samples (0 = all; smoke only)")
+
+
 class EvaluateParams(StageParams):
     seed: int = Field(7, ge=0, description="seed of the probe batch and the probe noise")
     eval_batch: int = Field(512, ge=16, le=4096, description="samples per noise-free evaluation forward")
@@ -83,6 +103,7 @@ PROFILES = {
         "prepare": {"T_events": 4},
         "tune": {"epochs": 1, "lambdas": [0.99], "alphas": [0.1], "max_train": 256, "m_warmup": 2, "hidden": [64, 64]},
         "train": {"epochs": 2, "max_train": 256, "m_warmup": 2, "hidden": [64, 64]},
+        "train_conv": {"epochs": 1, "max_train": 128, "m_warmup": 2, "channels": [4, 8]},
         "evaluate": {"probe_batch": 32, "probe_draws": 8},
         "report": {"n_boot": 200},
     },
@@ -90,6 +111,7 @@ PROFILES = {
         "prepare": {"canvas_px": 20, "digit_px": 16},
         "tune": {"epochs": 15},
         "train": {"epochs": 30},
+        "train_conv": {"epochs": 30},
         "evaluate": {"probe_draws": 128},
     },
 }

@@ -47,13 +47,30 @@ def verdicts(res: dict, correct: dict, p: ReportParams) -> list[Verdict]:
     bp_acc = mean_acc("bp")
     return [K.c1_close_to_bp({ds: d("opzo", "bp", ds) for ds in DATASETS}, bp_acc),
             K.c2_amended({ds: d("opzo", "zo", ds) for ds in DATASETS}, mean_acc("readout"), bp_acc),
-            K.c3_at_least_dfa({ds: d("opzo", "dfa", ds) for ds in DATASETS}),
+            c3(res, correct, d),
             K.c4_gradient_quality(probe_means(res)),
             K.c5_amended(d("opzo", "opzo_nomom", "d1"), d("opzo", "opzo_nomom", "d2"),
                          paired_diffs(correct, "opzo", "opzo_nomom", "d2"), d("opzo_nomom", "zo", "d2"),
                          d("opzo", "zo", "d2"), res["tune"]["lam"], bp_acc),
             K.c6_noise_robustness(noise_accs(correct)),
             c7(res)]
+
+
+def c3(res: dict, correct: dict, d) -> Verdict:
+    """C3 inputs: FC OPZO - DFA per dataset; the conv-LIF arm's OPZO - DFA on D1 and its BP accuracy (the gate);
+    conv OPZO - BP, OPZO - ZO and the per-seed paired OPZO - DFA are reported."""
+    conv_bp = _acc(res, "conv_bp", "d1")
+    extra = {}
+    if _acc(res, "conv_opzo", "d1") is not None:
+        for arm in ("conv_bp", "conv_dfa", "conv_zo", "conv_opzo"):
+            if (r := _acc(res, arm, "d1")) is not None:
+                extra[f"d1 {arm} accuracy (points)"] = ci(100 * r["mean"], 100 * r["lo"], 100 * r["hi"])
+        extra["d1 conv OPZO - BP (points)"] = d("conv_opzo", "conv_bp", "d1")
+        extra["d1 conv OPZO - ZO (points)"] = d("conv_opzo", "conv_zo", "d1")
+        extra["d1 conv OPZO - DFA per seed (points)"] = [round(x, 2) for x in
+                                                         paired_diffs(correct, "conv_opzo", "conv_dfa", "d1")]
+    return K.c3_at_least_dfa({ds: d("opzo", "dfa", ds) for ds in DATASETS}, d("conv_opzo", "conv_dfa", "d1"),
+                             100 * conv_bp["mean"] if conv_bp is not None else None, extra)
 
 
 def paired_diffs(correct: dict, a: str, b: str, ds: str) -> list[float]:

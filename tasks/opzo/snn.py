@@ -273,12 +273,15 @@ class Adam:
 
 
 def fit(net: Net, method, x: torch.Tensor, y: torch.Tensor, su: Setup, *, epochs: int, batch: int, lr: float,
-        data_gen: torch.Generator, noise_gen: torch.Generator, counter: Counter, on_epoch=None, m: int = 10) -> None:
+        data_gen: torch.Generator, noise_gen: torch.Generator, counter: Counter, on_epoch=None, m: int = 10,
+        batch_fn=None) -> None:
     """Online training: shuffled mini-batches (order from data_gen, identical across methods), OTTT_A + Adam.
 
     Hidden weights are frozen during the method's warm-up batches (OPZO: M fills first). `on_epoch(epoch, loss)`
-    is called after each epoch (1-based).
+    is called after each epoch (1-based). `batch_fn` (default `online_batch`, the FC net) computes one batch's
+    accumulated gradients; the conv net passes `conv.conv_batch`.
     """
+    batch_fn = online_batch if batch_fn is None else batch_fn
     n = len(x)
     per_epoch = math.ceil(n / batch)
     total, it = epochs * per_epoch, 0
@@ -290,7 +293,7 @@ def fit(net: Net, method, x: torch.Tensor, y: torch.Tensor, su: Setup, *, epochs
         for i in range(0, n, batch):
             idx = perm[i:i + batch]
             xb, yb = x[idx].unsqueeze(0).float(), torch.nn.functional.one_hot(y[idx], m).float().unsqueeze(0)
-            grads, loss = online_batch(net, method, xb, yb, su, noise_gen, counter)
+            grads, loss = batch_fn(net, method, xb, yb, su, noise_gen, counter)
             grads = {k: v[0] for k, v in grads.items()}
             if it < warm:
                 grads = {k: v for k, v in grads.items() if not k[1:].isdigit()}

@@ -256,3 +256,72 @@ def test_c4_amended_fail_inconclusive_and_gate():
         "SER fixed-count N=L, L=16", "Δ_TER fixed-count N=L, L=32", "Δ_TER fixed-count N=L, L=64"]
     v = _amended(ter_fn, dense_fixed=grid(lambda N, L: 0.05, TLS, [1, 2, 4]))   # no floor cell: gate fails too
     assert v.verdict == "INCONCLUSIVE" and not _gates(v)["Δ_TER fixed-count N=L"]
+
+
+# --- amended C4, SER half (issue 14): PC2 on the parallel-sampling SER above the any-order floor -------------------
+SER_FLOOR = {16: 0.17, 32: 0.41, 64: 0.72}             # the first gate-passing run's floors (SER_fixed at N = L)
+TNS_X = TNS + [128, 256]                               # the trained SER grid reaches N = 4L
+
+
+def _with_floor(f_par, Ls=TLS, Ns=TNS_X, fixed=False, **cells):
+    """SER = 1 - (1 - floor)(1 - f_par): a parallel-sampling part f_par on top of SER_FLOOR (N up to 4L)."""
+    def f(N, L):
+        if fixed and N == L:
+            return SER_FLOOR[L]
+        return 1 - (1 - SER_FLOOR[L]) * (1 - f_par(N, L))
+    c = grid(f, Ls, Ns, metric="ser", **cells) if fixed else _grid_4L(f, Ls, Ns)
+    return c
+
+
+def _grid_4L(f, Ls, Ns, B=1000):
+    shape = (1, len(Ls), len(Ns))
+    c = Curves(list(Ls), list(Ns), *(np.full(shape, np.nan) for _ in range(4)))
+    for i, L in enumerate(Ls):
+        for j, N in enumerate(Ns):
+            if N <= 4 * L:
+                c.delta[0, i, j], c.se[0, i, j], c.B[0, i, j], c.k[0, i, j] = 0.0, 0.002, B, round(B * f(N, L))
+    return c
+
+
+def test_floor_relative_ser_inverts_the_floor_and_is_identity_at_floor_zero():
+    from tasks.mdm.analysis import floor_relative_ser
+    sf = _with_floor(fixed_fn, fixed=True)
+    rel = floor_relative_ser(_with_floor(ser_fn), sf)
+    p = rel.ser()[0]
+    assert p[2, TNS_X.index(64)] == pytest.approx(ser_fn(64, 64), abs=2e-3)       # floor removed
+    assert floor_relative_ser(sf, sf).ser()[0][1, TNS_X.index(32)] == 0.0          # the floor cell itself
+    lo, hi = rel.ser()[1:]
+    assert (lo[np.isfinite(p)] <= p[np.isfinite(p)]).all() and (hi[np.isfinite(p)] >= p[np.isfinite(p)]).all()
+    plain = grid(ser_fn, TLS, TNS, metric="ser")
+    same = floor_relative_ser(plain, grid(fixed_fn, TLS, TNS, metric="ser"))      # FIXED[1.0] = 0: no floor
+    np.testing.assert_allclose(same.ser()[0], plain.ser()[0])
+    gone = floor_relative_ser(plain, grid(fixed_fn, TLS, [1, 2, 4], metric="ser"))   # no N = L cell: nan
+    assert np.isnan(gone.ser()[0]).all()
+
+
+def _amended_ser(f_par, fixed_cells=None):
+    tf = grid(lambda N, L: FLOOR[L], TLS, TNS)
+    sf = _with_floor(fixed_fn, fixed=True, **(fixed_cells or {}))
+    gates = C.c4_gates(tf, sf)
+    tt, st = grid(lambda N, L: FLOOR[L] + 1.3 / N, TLS, TNS), _with_floor(f_par)
+    orig = C.judge_c4(tt, st, sf, (-0.1, 0.1), CI, gates)
+    return C.judge_c4_amended(tt, st, sf, tf, (-0.1, 0.1), CI, gates, orig)
+
+
+def test_c4_amended_ser_pass_where_the_floor_hid_the_crossing():
+    v = _amended_ser(ser_fn)
+    assert v.amended_from.verdict == "INCONCLUSIVE"                                 # absolute N* off-grid at L=64
+    assert v.measured["absolute_nstar_ser_0.5"]["64"] is None or math.isnan(v.measured["absolute_nstar_ser_0.5"]["64"])
+    assert v.verdict == "PASS" and not _failed(v), v.reason
+    stars = v.measured["floor_rel_nstar_ser_0.5"]
+    assert stars["32"] / stars["16"] == pytest.approx(2, rel=0.1) and stars["64"] / stars["32"] == pytest.approx(2, rel=0.1)
+    assert v.measured["floor_ser_fixed_N_eq_L"] == pytest.approx({"16": 0.17, "32": 0.41, "64": 0.72}, abs=1e-3)
+
+
+def test_c4_amended_ser_fail_and_inconclusive():
+    v = _amended_ser(lambda N, L: 1 - math.exp(-8.0 / N))              # parallel part flat in L: N* flat -> FAIL
+    assert v.verdict == "FAIL" and "ser_b_nstar_linear" in _failed(v)
+    v = _amended_ser(lambda N, L: 0.9 if L == 64 else ser_fn(N, L))     # never reaches 0.5 above the floor at L=64
+    assert v.verdict == "INCONCLUSIVE" and "N*_SER(0.5) outside the grid at L=[64]" in v.reason
+    v = _amended_ser(ser_fn, fixed_cells={"16_16": 0.3})               # the gate still judges the absolute floor
+    assert v.verdict == "INCONCLUSIVE" and not _gates(v)["SER fixed-count N=L, L=16"]

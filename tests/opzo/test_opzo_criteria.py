@@ -59,7 +59,7 @@ def test_c1_c2_inconclusive_on_missing_arm_or_failed_bp_gate(fn):
 
 
 # --- C3 ------------------------------------------------------------------------------------------------------------
-def test_c3_always_inconclusive_and_reports_the_fc_subpoint():
+def test_c3_without_conv_is_inconclusive_and_reports_the_fc_subpoint():
     key = "FC: OPZO >= DFA - 1.0"
     v = K.c3_at_least_dfa({"d1": d(-1.0), "d2": d(2.0)})
     assert v.verdict == "INCONCLUSIVE" and v.checks == {key: True} and v.gates == []
@@ -71,6 +71,24 @@ def test_c3_always_inconclusive_and_reports_the_fc_subpoint():
         "d1 FC OPZO - DFA (points)"]
     v = K.c3_at_least_dfa({})
     assert v.verdict == "INCONCLUSIVE" and v.checks == {key: False} and "on 0 dataset(s)" in v.reason
+
+
+def test_c3_with_conv_pass_fail_and_gate():
+    fc, conv = "FC: OPZO >= DFA - 1.0", "conv: OPZO > DFA"
+    v = K.c3_at_least_dfa({"d1": d(-1.0), "d2": d(2.0)}, d(0.1), 95.0, {"d1 conv OPZO - BP (points)": d(-2.0)})
+    assert v.verdict == "PASS" and v.checks == {fc: True, conv: True} and v.gates_pass
+    assert [g.name for g in v.gates] == ["d1 conv BP-online accuracy (points)"]
+    assert "d1 conv OPZO - BP (points)" in v.measured and "d1 conv OPZO - DFA (points)" in v.measured
+    v = K.c3_at_least_dfa({"d1": d(1.0), "d2": d(2.0)}, d(0.0), 95.0)            # OPZO = DFA is not > DFA
+    assert v.verdict == "FAIL" and v.checks[conv] is False and "not reproduced at this scale" in v.reason
+    v = K.c3_at_least_dfa({"d1": d(-1.5), "d2": d(2.0)}, d(3.0), 95.0)           # conv holds, FC does not
+    assert v.verdict == "FAIL" and v.checks == {fc: False, conv: True} and "not reproduced" not in v.reason
+    v = K.c3_at_least_dfa({"d1": d(1.0), "d2": d(2.0)}, d(5.0), 89.9)            # conv BP did not learn
+    assert v.verdict == "INCONCLUSIVE" and not v.gates_pass
+    v = K.c3_at_least_dfa({"d1": d(1.0), "d2": d(2.0)}, d(5.0), None)            # conv BP missing: gate fails
+    assert v.verdict == "INCONCLUSIVE" and not v.gates_pass
+    v = K.c3_at_least_dfa({"d1": d(1.0), "d2": d(2.0)}, d(5.0), 90.0)            # at the gate threshold
+    assert v.verdict == "PASS"
 
 
 # --- C4 ------------------------------------------------------------------------------------------------------------
