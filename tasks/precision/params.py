@@ -4,6 +4,8 @@ Defaults are the `default` profile; `smoke` and `full` override size knobs only 
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from tasks.common.schema import StageParams, check_heads
@@ -66,6 +68,8 @@ class TrainParams(StageParams):
     batch: int = Field(64, ge=1, description="sequences per step (fresh random samples every step)")
     lr: float = Field(1e-3, gt=0, le=1, description="peak learning rate")
     warmup: int = Field(100, ge=0, description="linear warm-up steps before cosine decay")
+    grad_clip: float | None = Field(None, gt=0, description="clip the global gradient norm to this value (None = no "
+                                    "clipping)")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay")
     d_model: int = Field(48, ge=8, le=1024, description="width")
     layers: int = Field(3, ge=1, le=24, description="transformer blocks")
@@ -73,6 +77,9 @@ class TrainParams(StageParams):
     d_ff: int = Field(192, ge=8, le=8192, description="feed-forward width")
     curriculum: float = Field(0.5, ge=0, le=1, description="fraction of the steps over which the largest k "
                               "admitted to training grows linearly from min(ks) to max(ks) (0 = all k from step 0)")
+    k_weight: Literal["uniform", "linear"] = Field("uniform", description="how the k of a training sequence is "
+                                                   "drawn from the admitted ks: uniformly, or with probability "
+                                                   "proportional to k (more of the large k)")
     coupled: bool = Field(True, description="add a digit-significance embedding (position coupling / index hints: "
                           "column j of every operand and the token predicting answer digit j share an id)")
 

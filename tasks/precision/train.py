@@ -37,7 +37,7 @@ def model_size(p: TrainParams, spec: Spec) -> dict:
 
 
 def schedule(p: TrainParams) -> Schedule:
-    return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=None)
+    return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=p.grad_clip)
 
 
 def curriculum_k(p: TrainParams, spec: Spec, step: int) -> int | None:
@@ -56,7 +56,7 @@ def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: i
     rng = np.random.default_rng(data_seed)
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step))  # (B, T) each
+        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step), p.k_weight)  # (B, T) each
         return F.cross_entropy(model(x)[mask].float(), y[mask])             # answer digits only
 
     t0 = time.perf_counter()
