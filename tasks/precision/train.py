@@ -2,7 +2,7 @@
 
 Every arm starts from the same initialisation and sees the same data order for a given seed index (the seeds come
 from io.seed(...), which does not depend on the arm). The shared trainer (tasks/common/train.py): AdamW, linear
-warm-up then cosine decay to 0, no gradient clipping, cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
+warm-up then cosine decay to 0, gradient-norm clipping at `grad_clip` (1.0 since issue 12; None = off), cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
 two 1-thread runs use 2 cores better than one 2-thread run), else one after another in this process (threads are
 set by the runner for the stage process; spawned workers inherit its OMP_NUM_THREADS).
 Arms not listed in `arms` (fq8 and bf16_pure at the default profile) write skipped.json and a one-point `skipped` curve, and return at once.
