@@ -249,3 +249,16 @@ def test_k_weight_linear_draws_k_in_proportion_and_clip_reaches_the_schedule():
     with pytest.raises(ValidationError):
         TrainParams(k_weight="square")
     assert schedule(TrainParams(grad_clip=0.5)).grad_clip == 0.5 and schedule(TrainParams(grad_clip=None)).grad_clip is None
+
+
+def test_probe_validate_scores_exact_match_and_every_answer_digit():
+    from tasks.precision.probe import VAL_ITEMS, VAL_SEED, validate
+    spec = Spec(2, (2, 4), 48)
+    model = for_arm("fp32", **SIZE, coupled=True)
+    acc, digit_err = validate(model, spec)
+    assert set(acc) == {2, 4} and all(0.0 <= a <= 1.0 for a in acc.values())
+    assert all(len(d) == spec.ans_bits for d in digit_err.values())
+    # exact match is at most the accuracy of every single digit
+    assert all(acc[k] <= 1 - max(digit_err[k]) + 1e-9 for k in acc)
+    val = sample_ops(np.random.default_rng(VAL_SEED + 4), 4, VAL_ITEMS, 2)
+    assert val.shape == (VAL_ITEMS, 4)
