@@ -78,12 +78,21 @@ def answer_mask(lengths: np.ndarray, T: int, ans_bits: int) -> np.ndarray:
     return (pos >= end - ans_bits + 1) & (pos <= end)
 
 
-def training_batch(rng: np.random.Generator, spec: Spec, batch: int,
-                   k_max: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fresh mixed-k batch: (inputs (B, T), targets (B, T), loss mask (B, T)), right-padded with PAD; k drawn
-    uniformly from spec.ks (those <= k_max when given: a curriculum over k; the answer width stays spec's)."""
+K_WEIGHTS = ("uniform", "linear")
+
+
+def training_batch(rng: np.random.Generator, spec: Spec, batch: int, k_max: int | None = None,
+                   k_weight: str = "uniform") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fresh mixed-k batch: (inputs (B, T), targets (B, T), loss mask (B, T)), right-padded with PAD; k drawn from
+    spec.ks (those <= k_max when given: a curriculum over k; the answer width stays spec's), uniformly or with
+    probability proportional to k (k_weight="linear": more of the large k, every admitted k keeps a share)."""
     pool = [k for k in spec.ks if k_max is None or k <= k_max] or [min(spec.ks)]
-    ks = rng.choice(np.asarray(pool), size=batch)
+    if k_weight == "uniform":
+        ks = rng.choice(np.asarray(pool), size=batch)
+    elif k_weight == "linear":
+        ks = rng.choice(np.asarray(pool), size=batch, p=np.asarray(pool, dtype=float) / sum(pool))
+    else:
+        raise ValueError(f"k_weight must be one of {K_WEIGHTS}, got {k_weight!r}")
     T1 = spec.seq_len(int(ks.max()))
     seqs = np.full((batch, T1), PAD, dtype=np.int64)
     lengths = np.zeros(batch, dtype=np.int64)

@@ -4,6 +4,8 @@ Defaults are the `default` profile; `smoke` and `full` override size knobs only 
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from tasks.common.schema import StageParams, check_heads
@@ -62,17 +64,23 @@ class TrainParams(StageParams):
                             "train@<arm> stages write a skip marker (fq8 and bf16_pure run in `full`)")
     seeds: int = Field(2, ge=1, le=10, description="training seeds per arm (P2 needs >= 2)")
     workers: int = Field(2, ge=1, le=8, description="seeds trained in parallel single-thread processes (1 = in process)")
-    steps: int = Field(3000, ge=1, description="AdamW steps")
+    steps: int = Field(5000, ge=1, description="AdamW steps (5000 since issue 12's reliability sweep)")
     batch: int = Field(64, ge=1, description="sequences per step (fresh random samples every step)")
     lr: float = Field(1e-3, gt=0, le=1, description="peak learning rate")
     warmup: int = Field(100, ge=0, description="linear warm-up steps before cosine decay")
+    grad_clip: float | None = Field(1.0, gt=0, description="clip the global gradient norm to this value (None = no "
+                                    "clipping; 1.0 since issue 12's reliability sweep)")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay")
     d_model: int = Field(48, ge=8, le=1024, description="width")
     layers: int = Field(3, ge=1, le=24, description="transformer blocks")
     heads: int = Field(4, ge=1, le=32, description="attention heads")
     d_ff: int = Field(192, ge=8, le=8192, description="feed-forward width")
-    curriculum: float = Field(0.5, ge=0, le=1, description="fraction of the steps over which the largest k "
-                              "admitted to training grows linearly from min(ks) to max(ks) (0 = all k from step 0)")
+    curriculum: float = Field(0.25, ge=0, le=1, description="fraction of the steps over which the largest k "
+                              "admitted to training grows linearly from min(ks) to max(ks) (0 = all k from step 0; "
+                              "0.25 since issue 12's reliability sweep, 0.5 before)")
+    k_weight: Literal["uniform", "linear"] = Field("uniform", description="how the k of a training sequence is "
+                                                   "drawn from the admitted ks: uniformly, or with probability "
+                                                   "proportional to k (more of the large k)")
     coupled: bool = Field(True, description="add a digit-significance embedding (position coupling / index hints: "
                           "column j of every operand and the token predicting answer digit j share an id)")
 
@@ -112,7 +120,7 @@ PROFILES = {
         "report": {"n_boot": 200},
     },
     "full": {
-        "train": {"arms": list(ARMS), "seeds": 3, "steps": 4000},
+        "train": {"arms": list(ARMS), "seeds": 3},
         "report": {"n_boot": 5000},
     },
 }

@@ -2,7 +2,7 @@
 
 Every arm starts from the same initialisation and sees the same data order for a given seed index (the seeds come
 from io.seed(...), which does not depend on the arm). The shared trainer (tasks/common/train.py): AdamW, linear
-warm-up then cosine decay to 0, no gradient clipping, cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
+warm-up then cosine decay to 0, gradient-norm clipping at `grad_clip` (1.0 since issue 12; None = off), cross-entropy on the answer digits only. Seeds train as parallel single-thread processes when `workers` > 1 (for a model this small
 two 1-thread runs use 2 cores better than one 2-thread run), else one after another in this process (threads are
 set by the runner for the stage process; spawned workers inherit its OMP_NUM_THREADS).
 Arms not listed in `arms` (fq8 and bf16_pure at the default profile) write skipped.json and a one-point `skipped` curve, and return at once.
@@ -37,7 +37,7 @@ def model_size(p: TrainParams, spec: Spec) -> dict:
 
 
 def schedule(p: TrainParams) -> Schedule:
-    return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=None)
+    return Schedule(p.steps, p.lr, p.warmup, weight_decay=p.weight_decay, grad_clip=p.grad_clip)
 
 
 def curriculum_k(p: TrainParams, spec: Spec, step: int) -> int | None:
@@ -56,7 +56,7 @@ def train_one(arm: str, p: TrainParams, spec: Spec, init_seed: int, data_seed: i
     rng = np.random.default_rng(data_seed)
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step))  # (B, T) each
+        x, y, mask = training_batch(rng, spec, p.batch, curriculum_k(p, spec, step), p.k_weight)  # (B, T) each
         return F.cross_entropy(model(x)[mask].float(), y[mask])             # answer digits only
 
     t0 = time.perf_counter()

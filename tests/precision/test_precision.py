@@ -229,3 +229,36 @@ def test_curriculum_admits_k_up_to_the_schedule_and_keeps_answer_width():
     a = training_batch(np.random.default_rng(1), SPEC, 16)                    # k_max=None: the committed stream
     b = training_batch(np.random.default_rng(1), SPEC, 16, k_max=None)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_k_weight_linear_draws_k_in_proportion_and_clip_reaches_the_schedule():
+    import pytest
+    from pydantic import ValidationError
+    from tasks.precision.train import schedule
+    spec = Spec(2, (2, 4, 8), 48)
+    rng = np.random.default_rng(0)
+    for weight, expect in (("uniform", [1 / 3] * 3), ("linear", [2 / 14, 4 / 14, 8 / 14])):
+        x, y, mask = training_batch(rng, spec, 4000, k_weight=weight)
+        k_row = ((x == PLUS) | (x == EQ)).sum(1).numpy()                      # one separator per operand
+        freq = [float(np.mean(k_row == k)) for k in spec.ks]
+        assert np.allclose(freq, expect, atol=0.03), (weight, freq)
+    x, _, _ = training_batch(rng, spec, 256, k_max=4, k_weight="linear")      # the curriculum still caps k
+    assert x.shape[1] <= spec.seq_len(4) - 1
+    with pytest.raises(ValueError):
+        training_batch(rng, spec, 4, k_weight="square")
+    with pytest.raises(ValidationError):
+        TrainParams(k_weight="square")
+    assert schedule(TrainParams(grad_clip=0.5)).grad_clip == 0.5 and schedule(TrainParams(grad_clip=None)).grad_clip is None
+
+
+def test_probe_validate_scores_exact_match_and_every_answer_digit():
+    from tasks.precision.probe import VAL_ITEMS, VAL_SEED, validate
+    spec = Spec(2, (2, 4), 48)
+    model = for_arm("fp32", **SIZE, coupled=True)
+    acc, digit_err = validate(model, spec)
+    assert set(acc) == {2, 4} and all(0.0 <= a <= 1.0 for a in acc.values())
+    assert all(len(d) == spec.ans_bits for d in digit_err.values())
+    # exact match is at most the accuracy of every single digit
+    assert all(acc[k] <= 1 - max(digit_err[k]) + 1e-9 for k in acc)
+    val = sample_ops(np.random.default_rng(VAL_SEED + 4), 4, VAL_ITEMS, 2)
+    assert val.shape == (VAL_ITEMS, 4)
