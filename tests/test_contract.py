@@ -155,3 +155,23 @@ def test_committed_results_are_complete(paper):
     for c in doc["claims"]:
         assert c["measured"] and isinstance(c["gates"], list) and "amended_from" in c, c["id"]
         assert all({"name", "passed", "measured", "threshold"} <= g.keys() for g in c["gates"])
+
+
+def test_committed_result_files_match_dvc_lock():
+    """Every git-tracked file that dvc.lock records (the cache: false metrics, plots, claims, timing) has the md5
+    the lock says, so `dvc status` on a fresh clone is clean (a result re-run and committed without its lock entry,
+    or the reverse, fails here)."""
+    import hashlib
+
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+                  .stdout.splitlines())
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
+    bad, seen = [], 0
+    for stage, entry in lock.items():
+        for rec in entry.get("outs", []):
+            if rec["path"] in tracked and not rec.get("md5", "").endswith(".dir"):
+                seen += 1
+                got = hashlib.md5((REPO / rec["path"]).read_bytes()).hexdigest()
+                if got != rec["md5"]:
+                    bad.append(f"{stage}: {rec['path']}")
+    assert seen > 100 and not bad, bad[:10]
