@@ -8,8 +8,8 @@ complete.
 from __future__ import annotations
 
 import functools
-import json
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -154,7 +154,7 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
             with tracking.stage_run(root, paper.slug, where, p.model_dump(), tags) as run:
                 metrics = _check_metrics(fn(p, io), where)
                 wall = time.perf_counter() - t0
-                _log_run(run, io, metrics, wall, ups, root, stage, tags)
+                _log_run(run, io, metrics, wall, ups, root, stage, tags, where)
                 _finalise(root, paper, stage, item, io, staging, metrics, wall, run.run_id, tags)
         else:
             metrics = _check_metrics(fn(p, io), where)
@@ -214,22 +214,15 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def registered_name(io: StageIO, name: str) -> str:
-    """The model registry's name of a logged model: the stage run's name, plus the model's name unless it is
-    the default (`mdm.train-dense`, `precision.train-fp32.model_seed0`)."""
-    key = f"{io.paper}.{layout.stage_key(io.stage, str(io.item) if io.item else None)}"
-    return key if name == "model" else f"{key}.{name}"
-
-
 def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stage: Stage,
-             tags: dict[str, str]) -> None:
+             tags: dict[str, str], where: str) -> None:
     if not stage.report:
         run.set_tag(layout.DIGEST_TAG, digest(io.out))
     run.log_metrics({**{k: v for k, v in metrics.items() if v is not None}, "wall_time_s": wall})
     for name, (steps, vals) in io.curves.items():
         run.log_curve(name, steps, vals)
-    for model, name in io.models:   # each logged model is also a version in the model registry
-        run.log_model(model, name, registered=registered_name(io, name),
+    for model, name in io.models:   # also a registry version, named after the run: mdm.train-dense(.<name>)
+        run.log_model(model, name, registered=where if name == "model" else f"{where}.{name}",
                       tags={k: tags[k] for k in ("git.commit", "params.hash", "profile", "paper.seed", "dvc.stage")})
     for name, it, path in ups:
         run.log_input(path, layout.stage_key(name, it), dvc_hash(root, path), context=name)

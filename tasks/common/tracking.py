@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -234,8 +235,6 @@ def run_with_digest(root: Path, paper: str, digest: str) -> str | None:
 
 def _metric_key(name: str) -> str:
     """MLflow accepts letters, digits and `_-./ ` in metric and tag names; anything else becomes `_`."""
-    import re
-
     return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)[:250]
 
 
