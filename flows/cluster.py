@@ -20,14 +20,14 @@ from prefect import flow, get_run_logger, task
 from flows.pipeline import MACHINE, TIMED, _publish, _results, _runner
 from tasks.common import layout, runlog, tracking
 from tasks.common.cluster import check_worker, closure
-from tasks.common.dvcgen import check_name
+from tasks.common.dvcgen import check_name, target
 from tasks.common.registry import get_paper
 
 
 @task(task_run_name="{name}", retries=1, retry_delay_seconds=5)
 def cluster_stage(name: str, root: str, pipeline_id: str, force: bool = False, timed: bool = False) -> str:
     """One DVC stage, restored from the remote's run-cache when possible, then its result pushed."""
-    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", "-s", *(["-f"] if force else []), name]
+    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", "-s", *(["-f"] if force else []), target(name)]
     env = {**os.environ, tracking.PIPELINE_ENV: pipeline_id}
     with MACHINE.use(exclusive=timed):
         t0 = time.perf_counter()

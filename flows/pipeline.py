@@ -24,7 +24,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common import layout, runlog, tracking
-from tasks.common.dvcgen import check_name
+from tasks.common.dvcgen import check_name, target
 from tasks.common.index import unreported
 from tasks.common.registry import Paper, all_papers, get_paper
 
@@ -78,7 +78,7 @@ def _runner() -> ThreadPoolTaskRunner:
 def dvc_stage(name: str, root: str, pipeline_id: str, force: bool = False, timed: bool = False) -> str:
     """One DVC stage; DVC skips it when its deps, params and outs are unchanged. Its wall time, from `dvc` start to
     lock update, goes to the execution's run log (`paperflow bench` sets it against the stage body)."""
-    cmd = ["dvc", "--wait-for-lock", "repro", "-s", *(["-f"] if force else []), name]
+    cmd = ["dvc", "--wait-for-lock", "repro", "-s", *(["-f"] if force else []), target(name)]
     env = {**os.environ, tracking.PIPELINE_ENV: pipeline_id}
     with MACHINE.use(exclusive=timed):
         t0 = time.perf_counter()

@@ -21,9 +21,10 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PAPERFLOW_PIPELINE_ID", None)
 
 # Files a fresh clone has (committed results and dvc.lock included; outputs/ and the DVC cache are not).
-COPY = ["tasks", "flows", "params.yaml", "dvc.yaml", "dvc.lock", "data.dvc", "reports", ".dvc/config", ".dvcignore",
+COPY = ["tasks", "flows", "params.yaml", "dvc.yaml", "data.dvc", "reports", ".dvc/config", ".dvcignore",
         "pyproject.toml", ".gitignore"]
 COPY_PAPER = "mdm"
+MDM = "pipelines/mdm/dvc.yaml"      # DVC targets in the copy: `f"{MDM}:mdm_report"`, or the file for every stage
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,8 +83,9 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
 @pytest.fixture
 def repo_copy(tmp_path, mlflow_uri) -> Path:
     """A git + DVC checkout of this repository with one paper (mdm, at smoke) in a temporary folder, data/
-    exported. Only mdm's package, params, reports and lock entries are copied and dvc.yaml is regenerated there,
-    so every dvc call parses one paper's stages, not the ten papers' (the mechanisms under test are per paper)."""
+    exported. Only mdm's package, params, reports and pipelines/mdm/dvc.lock are copied and the dvc.yaml files are
+    regenerated there, so every dvc call parses one paper's stages, not the ten papers' (the mechanisms under test
+    are per paper)."""
     dst = tmp_path / "repo"
     dst.mkdir()
     keep = {"common", COPY_PAPER}
@@ -102,9 +104,8 @@ def repo_copy(tmp_path, mlflow_uri) -> Path:
             shutil.copy(src, dst / rel)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     (dst / "params.yaml").write_text(yaml.safe_dump({COPY_PAPER: params[COPY_PAPER]}, sort_keys=False))
-    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
-    lock["stages"] = {k: v for k, v in lock["stages"].items() if k.startswith(f"{COPY_PAPER}_")}
-    (dst / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    (dst / "pipelines" / COPY_PAPER).mkdir(parents=True)       # the paper's own lock (the root one is the index's)
+    shutil.copy(REPO / "pipelines" / COPY_PAPER / "dvc.lock", dst / "pipelines" / COPY_PAPER / "dvc.lock")
     run([sys.executable, "-m", "tasks", "dvc-yaml"], dst)
     run(["git", "init", "-q"], dst)
     run([sys.executable, "-m", "tasks", "data"], dst)

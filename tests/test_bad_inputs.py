@@ -133,6 +133,7 @@ def test_new_paper_bad_slug_is_one_line_and_writes_nothing(tmp_path, slug, needl
     shutil.copytree(REPO / "tasks", root / "tasks", ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("params.yaml", "dvc.yaml"):
         shutil.copy(REPO / f, root / f)
+    shutil.copytree(REPO / "pipelines", root / "pipelines")
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     proc = _cli(["new", slug], root, env={"PAPERFLOW_ROOT": str(root)})
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, proc.stderr

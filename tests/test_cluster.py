@@ -165,11 +165,18 @@ def alive(pid: int) -> bool:
 
 
 def lock_outs(checkout: Path, committed: bool = False) -> dict[str, dict[str, str]]:
-    """{stage: {out path: md5}} of a checkout's dvc.lock (or of the committed one)."""
-    text = (subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=checkout, capture_output=True, text=True).stdout
-            if committed else (checkout / "dvc.lock").read_text())
-    doc = yaml.safe_load(text) or {}
-    return {name: {o["path"]: o["md5"] for o in st.get("outs", [])} for name, st in doc.get("stages", {}).items()}
+    """{stage: {out path: md5}} of a checkout's dvc.lock files (root and pipelines/*/; or of the committed ones)."""
+    if committed:
+        files = subprocess.run(["git", "ls-files", "dvc.lock", "pipelines/*/dvc.lock"], cwd=checkout,
+                               capture_output=True, text=True).stdout.split()
+        texts = [subprocess.run(["git", "show", f"HEAD:{f}"], cwd=checkout, capture_output=True, text=True).stdout
+                 for f in files]
+    else:
+        texts = [f.read_text() for f in [checkout / "dvc.lock", *sorted(checkout.glob("pipelines/*/dvc.lock"))]
+                 if f.exists()]
+    docs = [yaml.safe_load(t) or {} for t in texts]
+    return {name: {o["path"]: o["md5"] for o in st.get("outs", [])} for doc in docs
+            for name, st in (doc.get("stages") or {}).items()}
 
 
 def produced(checkout: Path, prefix: str) -> dict[str, dict[str, str]]:
@@ -378,7 +385,7 @@ def test_two_papers_on_two_workers_through_the_pool(monkeypatch):
         out = sh(["paperflow", "cluster", "pull", *PAPERS], origin, oenv)
         ran = [x.split("'")[1] for x in (out.stdout + out.stderr).splitlines() if x.startswith("Running stage")]
         assert all(x.endswith("_report") for x in ran), f"pull re-ran {ran}"
-        st = sh(["dvc", "status", *[f"{p}_report" for p in PAPERS], "--with-deps"], origin, oenv)
+        st = sh(["dvc", "status", *[f"pipelines/{p}/dvc.yaml:{p}_report" for p in PAPERS], "--with-deps"], origin, oenv)
         assert "up to date" in st.stdout, st.stdout
         w_timing = json.loads((clones[0] / "reports" / "grsnn" / "timing" / "prepare.json").read_text()) \
             if (clones[0] / "reports" / "grsnn" / "timing" / "prepare.json").exists() else None
@@ -457,7 +464,7 @@ def kill_phase(c: Cluster, origin: Path, clones: list[Path], env: dict, base: Pa
     survivor = next(w for w in clones if w != victim)
     name = f"grsnn_train@{item}"
     assert lock_outs(victim).get(name) != lock_outs(survivor)[name], "the dead checkout's dvc.lock has the result"
-    st = sh(["dvc", "status", "grsnn_report", "--with-deps"], survivor, env)
+    st = sh(["dvc", "status", "pipelines/grsnn/dvc.yaml:grsnn_report", "--with-deps"], survivor, env)
     assert "up to date" in st.stdout, st.stdout
     for stage, outs in produced(survivor, "grsnn_").items():
         for path, md5 in outs.items():

@@ -19,6 +19,12 @@ from tasks.common.schema import StageParams
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERS = all_papers()
+def _stages() -> dict:
+    """Every DVC stage of the committed pipelines: the root dvc.yaml and pipelines/<paper>/dvc.yaml."""
+    files = [REPO / "dvc.yaml", *sorted((REPO / dvcgen.PIPELINES).glob("*/dvc.yaml"))]
+    return {n: e for f in files for n, e in (yaml.safe_load(f.read_text())["stages"] or {}).items()}
+
+
 FILES = ("__init__.py", "README.md", "params.py", "prepare.py", "train.py", "evaluate.py", "report.py", "criteria.py")
 
 
@@ -77,7 +83,22 @@ def test_profiles_override_known_keys_with_valid_values(paper):
 
 
 def test_dvc_yaml_is_generated_from_the_registry():
-    assert (REPO / "dvc.yaml").read_text() == dvcgen.render(REPO), "run `paperflow dvc-yaml`"
+    assert dvcgen.stale(REPO) == [], "run `paperflow dvc-yaml`"
+
+
+def test_each_paper_has_its_own_pipeline_and_lock():
+    """One dvc.yaml (and dvc.lock) per paper, stages run from the repo root; the root dvc.yaml holds only the suite
+    index, which depends on every paper's claims, so a plain `dvc repro` at the root reaches every stage."""
+    root = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert list(root) == [dvcgen.INDEX]
+    for p in PAPERS:
+        doc = yaml.safe_load(dvcgen.dvc_file(REPO, p.slug).read_text())["stages"]
+        assert all((e.get("do") or e)["wdir"] == "../.." for e in doc.values()), p.slug
+        assert f"reports/{p.slug}/claims.json" in root[dvcgen.INDEX]["deps"]
+        assert dvcgen.target(f"{p.slug}_check") == f"pipelines/{p.slug}/dvc.yaml:{p.slug}_check"
+    assert dvcgen.target(dvcgen.INDEX) == dvcgen.INDEX
+    with pytest.raises(ValueError, match="nosuch_x"):
+        dvcgen.target("nosuch_x")
 
 
 def test_every_stage_depends_on_every_item_of_its_upstream_stages():
@@ -85,7 +106,7 @@ def test_every_stage_depends_on_every_item_of_its_upstream_stages():
     not turn the upstream's first item into ${item}."""
     from tasks.common import layout
 
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = _stages()
     for p in PAPERS:
         for s in p.stages:
             deps = (stages[f"{p.slug}_{s.name}"].get("do") or stages[f"{p.slug}_{s.name}"])["deps"]
@@ -98,7 +119,7 @@ def test_every_stage_depends_on_every_item_of_its_upstream_stages():
 def test_dvc_deps_are_the_import_closure_of_every_stage():
     """Each stage's code deps in dvc.yaml equal its AST import closure, and cover every tasks/ module that
     importing the stage module really loads (checked against Python's own import system in a fresh process)."""
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = _stages()
     modules = {s.module: (p, s) for p in PAPERS for s in p.stages}
     for p in PAPERS:   # every stage waits for the paper's params check
         assert all(f"outputs/{p.slug}/check" in (stages[f"{p.slug}_{s.name}"].get("do") or stages[f"{p.slug}_{s.name}"])
@@ -124,7 +145,7 @@ def test_dvc_deps_are_the_import_closure_of_every_stage():
 def test_dvc_yaml_and_flow_list_the_same_stages(paper):
     from flows import pipeline
 
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = _stages()
     in_dvc = {n for n in stages if n.startswith(paper.slug + "_")}
     in_registry = {f"{paper.slug}_{s.name}" for s in paper.stages}
     assert in_dvc == in_registry | {f"{paper.slug}_check"}
@@ -158,7 +179,7 @@ def test_committed_results_are_complete(paper):
 
 
 def test_committed_result_files_match_dvc_lock():
-    """Every git-tracked file that dvc.lock records (the cache: false metrics, plots, claims, timing) has the md5
+    """Every git-tracked file that a dvc.lock records (the cache: false metrics, plots, claims, timing) has the md5
     the lock says, so `dvc status` on a fresh clone is clean (a result re-run and committed without its lock entry,
     or the reverse, fails here)."""
     import hashlib
@@ -167,7 +188,8 @@ def test_committed_result_files_match_dvc_lock():
         pytest.skip(f"{REPO} is not a git checkout with a dvc.lock (a scaffold copy, as in test_new_paper)")
     tracked = set(subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
                   .stdout.splitlines())
-    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
+    lock = {n: e for f in dvcgen.lock_files(REPO) if f.exists()
+            for n, e in (yaml.safe_load(f.read_text()).get("stages") or {}).items()}
     bad, seen = [], 0
     for stage, entry in lock.items():
         for rec in entry.get("outs", []):

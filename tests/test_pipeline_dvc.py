@@ -11,7 +11,7 @@ import mlflow
 import pytest
 import yaml
 
-from conftest import run
+from conftest import MDM, run
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,8 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert "![oracle_grids](figures/oracle_grids.png)" in (repo_copy / "reports/mdm/report.md").read_text()
     assert (repo_copy / "reports/mdm/figures/nstar_vs_L.png").stat().st_size > 1000
 
-    assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout  # the MDM pipeline
-    again = run(["dvc", "repro", "--glob", "mdm_*"], repo_copy).stdout
+    assert "up to date" in run(["dvc", "status", f"{MDM}:mdm_report"], repo_copy).stdout  # the MDM pipeline
+    again = run(["dvc", "repro", MDM], repo_copy).stdout
     assert "Running stage" not in again, again
 
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy).stdout)
@@ -50,7 +50,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert by["mdm.evaluate"].data.tags["upstream.train-dense"] == by["mdm.train-dense"].info.run_id
     assert by["mdm.report"].data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
     ds = mlflow.MlflowClient(mlflow_uri).get_run(by["mdm.sweep"].info.run_id).inputs.dataset_inputs[0].dataset
-    lock = yaml.safe_load((repo_copy / "dvc.lock").read_text())
+    lock = yaml.safe_load((repo_copy / "pipelines/mdm/dvc.lock").read_text())
     prep_md5 = next(o["md5"] for o in lock["stages"]["mdm_prepare"]["outs"] if o["path"] == "outputs/mdm/prepare")
     assert ds.digest == prep_md5, "dataset digest is the DVC hash"
     parent = mlflow.MlflowClient(mlflow_uri).get_run(next(iter(parents)))   # claims line up executions
@@ -59,8 +59,8 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert proc.returncode == 0
 
     # A param change re-runs only what depends on it; the cached upstream keeps its original run id (lineage).
-    out = run(["dvc", "exp", "run", "-n", "rep7", "-S", "mdm.report.seed=7", "mdm_report"], repo_copy).stdout
-    assert "Running stage 'mdm_report'" in out and "Running stage 'mdm_sweep'" not in out, out
+    out = run(["dvc", "exp", "run", "-n", "rep7", "-S", "mdm.report.seed=7", f"{MDM}:mdm_report"], repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_report'" in out and f"Running stage '{MDM}:mdm_sweep'" not in out, out
     report_runs = [r for r in _stage_runs(mlflow_uri) if r.info.run_name == "mdm.report"]
     newest = max(report_runs, key=lambda r: r.info.start_time)
     assert newest.info.run_id != by["mdm.report"].info.run_id
@@ -68,10 +68,10 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert newest.data.params["seed"] == "7"
 
     # The run-cache: parameters seen before restore the stage's outputs instead of running it (issue 22).
-    first = run(["dvc", "exp", "run", "-n", "ev5", "-S", "mdm.evaluate.seed=5", "mdm_evaluate"], repo_copy).stdout
-    assert "Running stage 'mdm_evaluate'" in first, first
-    back = run(["dvc", "exp", "run", "-S", "mdm.evaluate.seed=2", "mdm_evaluate"], repo_copy).stdout
-    assert "Running stage 'mdm_evaluate'" not in back and "is cached" in back, back
+    first = run(["dvc", "exp", "run", "-n", "ev5", "-S", "mdm.evaluate.seed=5", f"{MDM}:mdm_evaluate"], repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_evaluate'" in first, first
+    back = run(["dvc", "exp", "run", "-S", "mdm.evaluate.seed=2", f"{MDM}:mdm_evaluate"], repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_evaluate'" not in back and "is cached" in back, back
     assert (repo_copy / ".dvc/cache/runs").is_dir()
     table = run([sys.executable, "-m", "tasks", "compare", "mdm", "rep7", "ev5"], repo_copy).stdout
     assert table.splitlines()[0] == "| claim | workspace | rep7 | ev5 |" and "| C4 | **" in table, table
@@ -80,7 +80,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     from tasks.common.params import set_values
 
     set_values(repo_copy / "params.yaml", [(["mdm", "prepare", "vocab"], -1)])
-    bad = run(["dvc", "repro", "mdm_report"], repo_copy, check=False)
+    bad = run(["dvc", "repro", f"{MDM}:mdm_report"], repo_copy, check=False)
     assert bad.returncode != 0 and "mdm.prepare.vocab" in bad.stdout + bad.stderr, bad.stdout + bad.stderr
     assert (repo_copy / "outputs/mdm/prepare/languages.npz").exists()
     assert (repo_copy / "reports/mdm/metrics/prepare.json").exists()

@@ -7,7 +7,7 @@ import json
 import mlflow
 import pytest
 
-from conftest import run
+from conftest import MDM, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]   # one ephemeral server per worker
 
@@ -27,7 +27,7 @@ def test_paper_flow_runs_stages_and_records_lineage(repo_copy, mlflow_uri, prefe
     assert {e["stage"] for e in events if e.get("event") == "stage"} - {"suite_index"} == set(result)
     end = next(e for e in events if e.get("event") == "end")
     assert end["status"] == "FINISHED" and end["jobs"] >= 1 and end["wall_s"] > 0
-    assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout
+    assert "up to date" in run(["dvc", "status", f"{MDM}:mdm_report"], repo_copy).stdout
     assert json.loads((repo_copy / "reports/mdm/claims.json").read_text())["claims"][0]["id"] == "C1"
 
     client = mlflow.MlflowClient(mlflow_uri)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import run
+from conftest import MDM, run
 from tasks.common.errors import UserError
 from tasks.common.robustness import markdown, summarise
 
@@ -39,7 +39,7 @@ def test_summary_marks_a_missing_claim_and_refuses_mixed_profiles():
 def test_robustness_runs_seeds_through_the_dvc_queue(repo_copy, mlflow_uri):
     bad = run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "1"], repo_copy, check=False)
     assert bad.returncode == 2 and "not up to date" in bad.stderr          # the headline run comes first
-    run(["dvc", "repro", "mdm_report"], repo_copy)
+    run(["dvc", "repro", f"{MDM}:mdm_report"], repo_copy)
     run(["git", "add", "-A"], repo_copy)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "smoke run"], repo_copy)
     run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "3", "--jobs", "1"], repo_copy)
@@ -49,7 +49,7 @@ def test_robustness_runs_seeds_through_the_dvc_queue(repo_copy, mlflow_uri):
     assert all(set(c["verdicts"]) == {"0", "3"} for c in doc["claims"])
     assert "mdm-seed3" in run(["dvc", "exp", "list", "--name-only"], repo_copy).stdout
     # the suite index shows it at the next repro (robustness.json is its dep now); the paper's stages stay up to date
-    assert "up to date" in run(["dvc", "status", "mdm_report"], repo_copy).stdout
+    assert "up to date" in run(["dvc", "status", f"{MDM}:mdm_report"], repo_copy).stdout
     run(["dvc", "repro", "-s", "suite_index"], repo_copy)
     assert "mdm/robustness.md) on seeds 0/3" in (repo_copy / "reports/index.md").read_text()
     again = run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "3"], repo_copy)

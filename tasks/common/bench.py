@@ -114,11 +114,14 @@ def trainer_vs_hand(threads: int, steps: int = 30, rounds: int = 3) -> dict[str,
 
 
 def noop_stage_s(root: Path, paper: str, reps: int = 3) -> float:
-    """Median wall of `dvc repro -s -f <paper>_check`: dvc start to lock update for a stage that needs no torch."""
+    """Median wall of `dvc repro -s -f pipelines/<paper>/dvc.yaml:<paper>_check`: dvc start to lock update for a stage
+    that needs no torch."""
+    from .dvcgen import check_name, target
+
     walls = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        subprocess.run(["dvc", "repro", "-s", "-f", f"{paper}_check"], cwd=root, capture_output=True, check=True)
+        subprocess.run(["dvc", "repro", "-s", "-f", target(check_name(paper))], cwd=root, capture_output=True, check=True)
         walls.append(time.perf_counter() - t0)
     return statistics.median(walls)
 

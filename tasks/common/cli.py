@@ -113,7 +113,9 @@ def cmd_run(a: argparse.Namespace) -> None:
                for p in papers}
     force = ["-f"] if a.force else []
     dvc = ["dvc", "--wait-for-lock", "repro"]              # another `paperflow run` waits instead of failing
-    cmds = [[*dvc, *force]] if a.target == "all" else [[*dvc, *force, "--glob", f"{a.target}_*"]]
+    from .dvcgen import PIPELINES
+
+    cmds = [[*dvc, *force]] if a.target == "all" else [[*dvc, *force, f"{PIPELINES}/{a.target}/dvc.yaml"]]
     if a.target != "all":
         from .index import unreported
 
@@ -172,15 +174,17 @@ def cmd_data(a: argparse.Namespace) -> None:
 
 
 def cmd_dvc_yaml(a: argparse.Namespace) -> None:
-    from .dvcgen import render, write
+    from .dvcgen import stale, write
 
     root = _root() if (Path.cwd() / "dvc.yaml").exists() else Path.cwd()
     if a.check:
-        current = (root / "dvc.yaml").read_text() if (root / "dvc.yaml").exists() else ""
-        if current != render(root):
-            raise UserError("dvc.yaml is stale; regenerate it with `paperflow dvc-yaml`")
+        bad = stale(root)
+        if bad:
+            raise UserError(f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}: stale; regenerate with "
+                            "`paperflow dvc-yaml`")
         return
-    logging.info("wrote %s", write(root))
+    written = write(root)
+    logging.info("wrote %s", ", ".join(p.relative_to(root).as_posix() for p in written) or "nothing (up to date)")
 
 
 def cmd_plots_template(a: argparse.Namespace) -> None:
@@ -211,9 +215,9 @@ def cmd_robustness(a: argparse.Namespace) -> None:
     root = _root()
     for paper in resolve(a.target):
         path = robustness.run(root, paper.slug, seeds, a.jobs or jobs())
-        logging.info("wrote %s (and robustness.md); `dvc repro %s_report suite_index` shows it in the reports",
-                     path.relative_to(root), paper.slug)
-    logging.info("wrote %s", write_dvc_yaml(root))
+        logging.info("wrote %s (and robustness.md); `dvc repro pipelines/%s/dvc.yaml:%s_report suite_index` shows "
+                     "it in the reports", path.relative_to(root), paper.slug, paper.slug)
+    write_dvc_yaml(root)
 
 
 def cmd_bench(a: argparse.Namespace) -> None:
@@ -372,8 +376,8 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_report)
     sp = sub.add_parser("data", help="export data/ (raw inputs tracked by data.dvc) from installed packages")
     sp.set_defaults(fn=cmd_data)
-    sp = sub.add_parser("dvc-yaml", help="regenerate dvc.yaml from the registry")
-    sp.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml is stale")
+    sp = sub.add_parser("dvc-yaml", help="regenerate dvc.yaml and pipelines/<paper>/dvc.yaml from the registry")
+    sp.add_argument("--check", action="store_true", help="exit 2 if a generated dvc.yaml is stale")
     sp.set_defaults(fn=cmd_dvc_yaml)
     sp = sub.add_parser("plots-template", help="write the offline HTML template of `dvc plots show`")
     sp.set_defaults(fn=cmd_plots_template)
@@ -390,7 +394,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="machine-independent ratios: parallelism, fixed costs, trainer, PIE")
     sp.add_argument("--paper", default="mdm", help="whose params-check stage times the no-op stage")
     sp.set_defaults(fn=cmd_bench)
-    sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, dvc.yaml")
+    sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, pipelines/SLUG/dvc.yaml")
     sp.add_argument("slug", help="the paper's short name (lowercase identifier)")
     sp.set_defaults(fn=cmd_new)
     sp = sub.add_parser("params", help="print the default params.yaml section of a paper")

@@ -329,12 +329,17 @@ def checkout_state(root: Path) -> dict[str, str]:
     """What must match between the coordinator and a worker: the commit and the pipeline definition."""
     from .runner import git_commit
 
-    return {"commit": git_commit(root), "params_sha": _sha(root / "params.yaml"), "dvc_sha": _sha(root / "dvc.yaml")}
+    from .dvcgen import PIPELINES
+
+    dvc_files = [root / "dvc.yaml", *sorted((root / PIPELINES).glob("*/dvc.yaml"))]
+    digest = hashlib.sha256("".join(f"{f.relative_to(root)}:{_sha(f)}\n" for f in dvc_files).encode()).hexdigest()
+    return {"commit": git_commit(root), "params_sha": _sha(root / "params.yaml"), "dvc_sha": digest[:16]}
 
 
 def check_clean(root: Path) -> None:
     """Workers run the committed code: params.yaml, dvc.yaml and tasks/ must be committed."""
-    r = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.yaml", "tasks", "flows"],
+    r = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.yaml", "pipelines/*/dvc.yaml", "tasks",
+                        "flows"],
                        cwd=root, capture_output=True, text=True)
     dirty = [x[3:] for x in r.stdout.splitlines() if x.strip()]
     if dirty:
@@ -366,7 +371,7 @@ def push_stage(root: Path, name: str) -> int:
     with open(lock, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         with Repo(str(root)) as repo:
-            stages = [s for s in repo.index.stages if s.addressing == name]
+            stages = [s for s in repo.index.stages if s.name == name]     # names are unique across the dvc.yaml files
             if not stages:
                 raise UserError(f"{name}: no such DVC stage")
             stage = stages[0]
@@ -392,7 +397,9 @@ def pull(root: Path, papers: list[str]) -> None:
     --pull`); report stages, whose report.md is a plain git file and so not run-cached, re-run from the pulled
     metrics (seconds)."""
     check_remote(root)
-    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", "--glob", *(f"{p}_*" for p in papers)]
+    from .dvcgen import dvc_file
+
+    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", *(dvc_file(root, p).relative_to(root).as_posix() for p in papers)]
     r = subprocess.run(cmd, cwd=root)
     if r.returncode:
         raise UserError(f"`{' '.join(cmd)}` failed (exit {r.returncode})")

@@ -1,6 +1,10 @@
-"""Generate dvc.yaml from the paper registry, so every path is written once (in layout.py) and never twice.
+"""Generate the DVC pipelines from the paper registry, so every path is written once (in layout.py) and never twice.
 
-`paperflow dvc-yaml` rewrites dvc.yaml; a contract test fails when the committed file is out of date.
+One dvc.yaml per paper (pipelines/<paper>/dvc.yaml, `wdir` at the repo root, its own dvc.lock) and a root dvc.yaml
+with the suite index, which depends on every paper's claims and timings, so a plain `dvc repro` (or `dvc exp run`)
+at the root still reproduces everything. DVC rewrites a whole dvc.lock after each stage; with one lock for ten papers
+that round-trip was ~10 s a stage (README, Speed). `paperflow dvc-yaml` rewrites the files; a contract test fails
+when a committed one is out of date.
 Stages with items become `foreach` stages (`precision_train@fp32`). Code `deps` are each stage module's import
 closure inside tasks/ (tasks/common/deps.py), so they cannot go stale.
 """
@@ -38,6 +42,7 @@ def _stage_entry(root: Path, paper: Paper, stage: Stage, item: str | None) -> di
             deps.append(_rel(root, layout.out_dir(root, slug, name, it)))
             deps.append(_rel(root, layout.metrics_file(root, slug, name, it)))
     entry: dict[str, Any] = {"desc": stage.desc} if stage.desc else {}
+    entry["wdir"] = WDIR
     entry["cmd"] = f"paperflow stage {slug} {stage.name}" + (" --item ${item}" if item else "")
     entry["deps"] = deps
     entry["params"] = [f"{slug}.profile", f"{slug}.seed", f"{slug}.{stage.name}"]
@@ -71,7 +76,22 @@ def _templated(entry: dict[str, Any], item: str) -> dict[str, Any]:
     return {k: (deps if k == "deps" else body[k]) for k in entry}
 
 
+PIPELINES = "pipelines"
+
+
+def dvc_file(root: Path, paper: str) -> Path:
+    """A paper's own DVC pipeline, pipelines/<paper>/dvc.yaml, with its dvc.lock beside it."""
+    return root / PIPELINES / paper / "dvc.yaml"
+
+
+def lock_files(root: Path) -> list[Path]:
+    """Every dvc.lock of the project: the root one (the suite index) and one per paper."""
+    return [root / "dvc.lock", *sorted((root / PIPELINES).glob("*/dvc.lock"))]
+
+
 CHECK = "check"
+WDIR = "../.."          # from pipelines/<paper>/ to the repo root: every path in a stage is relative to the root
+INDEX = "suite_index"
 
 
 def check_name(slug: str) -> str:
@@ -82,7 +102,7 @@ def _check_entry(root: Path, paper: Paper) -> dict[str, Any]:
     """`<paper>_check`: validates the paper's whole params section, upstream of every stage of the paper, so a bad
     value stops `dvc repro` / `dvc exp run` before DVC removes any other stage's outputs. Its output is constant
     (`{"valid": true}`), so passing it never re-runs anything downstream."""
-    return {"desc": "validate the paper's params before any stage runs",
+    return {"desc": "validate the paper's params before any stage runs", "wdir": WDIR,
             "cmd": f"paperflow check {paper.slug}",
             "deps": sorted({*code_deps(root, "tasks.common.params", f"tasks.{paper.slug}.params"),
                             f"tasks/{paper.slug}/__init__.py"}),
@@ -90,27 +110,50 @@ def _check_entry(root: Path, paper: Paper) -> dict[str, Any]:
             "outs": [_rel(root, layout.out_dir(root, paper.slug, CHECK))]}
 
 
-def build(root: Path) -> dict[str, Any]:
-    stages: dict[str, Any] = {}
+def target(name: str) -> str:
+    """The `dvc repro` target of a DVC stage name (`mdm_train@dense` -> `pipelines/mdm/dvc.yaml:mdm_train@dense`;
+    the suite index lives in the root dvc.yaml and keeps its bare name)."""
+    if name == INDEX:
+        return name
+    slugs = [p.slug for p in all_papers() if name.startswith(p.slug + "_")]
+    if not slugs:
+        raise ValueError(f"{name}: not a stage of any registered paper")
+    return f"{PIPELINES}/{max(slugs, key=len)}/dvc.yaml:{name}"
+
+
+def paper_stages(root: Path, paper: Paper) -> dict[str, Any]:
+    """The stages of pipelines/<paper>/dvc.yaml."""
+    stages: dict[str, Any] = {check_name(paper.slug): _check_entry(root, paper)}
+    for stage in paper.stages:
+        name = f"{paper.slug}_{stage.name}"
+        if stage.items:
+            body = _templated(_stage_entry(root, paper, stage, stage.items[0]), stage.items[0])
+            stages[name] = {"foreach": [str(i) for i in stage.items], "do": body}
+        else:
+            stages[name] = _stage_entry(root, paper, stage, None)
+    return stages
+
+
+def _index_stage(root: Path) -> dict[str, Any]:
     index_deps: list[str] = []
     for paper in all_papers():
-        stages[check_name(paper.slug)] = _check_entry(root, paper)
+        index_deps.append(_rel(root, layout.report_dir(root, paper.slug) / "claims.json"))
+        if (layout.report_dir(root, paper.slug) / ROBUSTNESS).exists():
+            index_deps.append(_rel(root, layout.report_dir(root, paper.slug) / ROBUSTNESS))
         for stage in paper.stages:
-            name = f"{paper.slug}_{stage.name}"
-            if stage.items:
-                body = _templated(_stage_entry(root, paper, stage, stage.items[0]), stage.items[0])
-                stages[name] = {"foreach": [str(i) for i in stage.items], "do": body}
-            else:
-                stages[name] = _stage_entry(root, paper, stage, None)
             for it in stage.items or (None,):
                 index_deps.append(_rel(root, layout.timing_file(root, paper.slug, stage.name, it)))
-        index_deps.insert(0, _rel(root, layout.report_dir(root, paper.slug) / "claims.json"))
-        if (layout.report_dir(root, paper.slug) / ROBUSTNESS).exists():
-            index_deps.insert(1, _rel(root, layout.report_dir(root, paper.slug) / ROBUSTNESS))
-    stages["suite_index"] = {"desc": "reports/index.md: every paper's verdicts and wall time",
-                             "cmd": "paperflow report", "deps": ["tasks/common/index.py", *index_deps],
-                             "outs": [{"reports/index.md": {"cache": False}}]}
-    return {"stages": stages}
+    return {"desc": "reports/index.md: every paper's verdicts and wall time",
+            "cmd": "paperflow report", "deps": ["tasks/common/index.py", *index_deps],
+            "outs": [{"reports/index.md": {"cache": False}}]}
+
+
+def build(root: Path) -> dict[str, dict[str, Any]]:
+    """{path relative to the root: dvc.yaml document}: the root file (the suite index) and one per paper."""
+    files = {"dvc.yaml": {"stages": {INDEX: _index_stage(root)}}}
+    for paper in all_papers():
+        files[_rel(root, dvc_file(root, paper.slug))] = {"stages": paper_stages(root, paper)}
+    return files
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -118,13 +161,38 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def render(root: Path) -> str:
-    return HEADER + yaml.dump(build(root), Dumper=_NoAliases, sort_keys=False, width=120)
+def _dump(doc: dict[str, Any]) -> str:
+    return HEADER + yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=120)
 
 
-def write(root: Path) -> Path:
-    path = root / "dvc.yaml"
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(render(root))
-    tmp.replace(path)
-    return path
+def render(root: Path) -> dict[str, str]:
+    """{path relative to the root: text} of every generated dvc.yaml."""
+    return {rel: _dump(doc) for rel, doc in build(root).items()}
+
+
+def stale(root: Path) -> list[str]:
+    """Generated files that differ from the registry, and per-paper pipelines of papers no longer registered."""
+    want = render(root)
+    bad = [rel for rel, text in want.items() if not (root / rel).exists() or (root / rel).read_text() != text]
+    extra = [_rel(root, f) for f in sorted((root / PIPELINES).glob("*/dvc.yaml")) if _rel(root, f) not in want]
+    return bad + extra
+
+
+def write(root: Path) -> list[Path]:
+    """Write every generated dvc.yaml (each atomically); remove those of papers no longer registered (their
+    dvc.lock stays, for git history). Returns the files written."""
+    want = render(root)
+    for f in sorted((root / PIPELINES).glob("*/dvc.yaml")):
+        if _rel(root, f) not in want:
+            f.unlink()
+    written = []
+    for rel, text in want.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.read_text() == text:
+            continue
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        written.append(path)
+    return written

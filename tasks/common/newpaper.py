@@ -1,6 +1,6 @@
 """`paperflow new SLUG`: scaffold tasks/SLUG/ (card, params, prepare/train/evaluate/report on the shared trainer,
-criteria.py with one claim, README card) and tests/SLUG/test_SLUG_criteria.py, add its params.yaml section and regenerate
-dvc.yaml, so that the contract tests and the registry's smoke test pass on the new paper at once.
+criteria.py with one claim, README card) and tests/SLUG/test_SLUG_criteria.py, add its params.yaml section and write
+pipelines/SLUG/dvc.yaml, so that the contract tests and the registry's smoke test pass on the new paper at once.
 
 Everything is checked before anything is written; the files are written into a staging folder and moved into
 place, and a failure on the way removes what was written.
@@ -25,7 +25,7 @@ def check_slug(root: Path, slug: str) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,30}", slug or "") or keyword.iskeyword(slug) or slug == "common":
         raise UserError(f"paper slug {slug!r}: use 2-31 lowercase letters, digits or _, starting with a letter "
                         "(not 'common' or a Python keyword)")
-    for path in (root / "tasks" / slug, root / "tests" / slug):
+    for path in (root / "tasks" / slug, root / "tests" / slug, root / "pipelines" / slug):
         if path.exists():
             raise UserError(f"{path.relative_to(root)}: already exists; pick another slug or remove it first")
 
@@ -50,6 +50,7 @@ def scaffold(root: Path, slug: str) -> list[Path]:
     written: list[Path] = []
     params_text = (root / "params.yaml").read_text()
     dvc_text = (root / "dvc.yaml").read_text() if (root / "dvc.yaml").exists() else None
+    pipeline = dvcgen.dvc_file(root, slug)
     try:
         with tempfile.TemporaryDirectory(dir=root / "tasks", prefix=f".new-{slug}-") as tmp:
             stage = Path(tmp) / slug
@@ -77,6 +78,7 @@ def scaffold(root: Path, slug: str) -> list[Path]:
         (root / "params.yaml").write_text(params_text)
         if dvc_text is not None:
             (root / "dvc.yaml").write_text(dvc_text)
+        shutil.rmtree(pipeline.parent, ignore_errors=True)
         registry.slugs.cache_clear()
         raise
-    return [p.relative_to(root) for p in (pkg, tests, root / "params.yaml", root / "dvc.yaml")]
+    return [p.relative_to(root) for p in (pkg, tests, root / "params.yaml", root / "dvc.yaml", pipeline)]

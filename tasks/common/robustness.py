@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .claims import fmt
 from .compare import claims_at
+from .dvcgen import target
 from .errors import UserError
 from .io import save_json_atomic
 from .layout import report_dir
@@ -65,7 +66,7 @@ def run_queue(root: Path, slug: str, seeds: list[int], jobs: int) -> list[str]:
             continue
         if name in have:
             _dvc(root, "exp", "remove", name)
-        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"{slug}.seed={s}", f"{slug}_report")
+        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"{slug}.seed={s}", target(f"{slug}_report"))
         log.info("%s: queued", name)
     if any(experiments(root).get(n) != head for n in names):
         # the queue's own foreground runner (`dvc queue start -j N` in the background, waited for): no polling
@@ -122,7 +123,7 @@ def markdown(doc: dict) -> str:
 def run(root: Path, slug: str, seeds: list[int], jobs: int) -> Path:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds: distinct non-negative integers, e.g. --seeds 11,23 (got {seeds})")
-    status = _dvc(root, "status", f"{slug}_report").stdout
+    status = _dvc(root, "status", target(f"{slug}_report")).stdout
     if "up to date" not in status:
         raise UserError(f"{slug}: the workspace run is not up to date; run `paperflow run {slug}` first")
     from . import tracking

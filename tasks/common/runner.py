@@ -52,9 +52,12 @@ def _tracked_md5s(path: str, mtime_ns: int) -> dict[str, str]:
 
 
 def dvc_hash(root: Path, path: Path) -> str | None:
-    """The DVC md5 of a tracked path, from dvc.lock (stage outs) or data.dvc."""
+    """The DVC md5 of a tracked path, from its paper's pipelines/<paper>/dvc.lock (stage outs under outputs/<paper>/),
+    the root dvc.lock or data.dvc."""
     rel = path.relative_to(root).as_posix().rstrip("/")
-    for f in (root / "dvc.lock", root / "data.dvc"):
+    parts = rel.split("/")
+    paper = [root / "pipelines" / parts[1] / "dvc.lock"] if parts[0] == "outputs" and len(parts) > 2 else []
+    for f in (*paper, root / "dvc.lock", root / "data.dvc"):
         if f.exists():
             md5 = _tracked_md5s(str(f), f.stat().st_mtime_ns).get(rel)
             if md5 is not None:
@@ -77,7 +80,7 @@ def _upstream(root: Path, paper: Paper, stage: Stage) -> list[tuple[str, str | N
             path = layout.out_dir(root, paper.slug, name, it)
             if not layout.complete(path):
                 raise UserError(f"{path.relative_to(root)}: missing or incomplete upstream output; "
-                                f"run `dvc repro {paper.dvc_names(up)[0]}` first")
+                                f"run `dvc repro pipelines/{paper.slug}/dvc.yaml:{paper.dvc_names(up)[0]}` first")
             ups.append((name, it, path))
     if stage.data and not (root / "data").is_dir():
         raise UserError("data/: missing; run `paperflow data` (or `dvc pull`) to recreate the raw inputs")
