@@ -262,3 +262,24 @@ def test_index_is_skipped_while_a_registered_paper_has_not_run(tmp_path):
     (root / "reports/mdm").mkdir(parents=True)
     (root / "reports/mdm/claims.json").write_text("{}")
     assert "mdm" not in unreported(root)
+
+
+def test_dvc_yaml_check_names_a_stale_or_orphan_pipeline_and_regenerating_fixes_both(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "tasks", root / "tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "pipelines", root / "pipelines", ignore=shutil.ignore_patterns("dvc.lock"))
+    for f in ("params.yaml", "dvc.yaml", *(p.relative_to(REPO) for p in REPO.glob("reports/*/robustness.json"))):
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / f, root / f)                     # robustness.json: a dep of the suite index when present
+    env = {"PAPERFLOW_ROOT": str(root)}
+    assert _cli(["dvc-yaml", "--check"], root, env=env).returncode == 0
+    (root / "pipelines/mdm/dvc.yaml").write_text("stages: {}\n")
+    (root / "pipelines/ghost").mkdir()
+    (root / "pipelines/ghost/dvc.yaml").write_text("stages: {}\n")
+    bad = _cli(["dvc-yaml", "--check"], root, env=env)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "pipelines/mdm/dvc.yaml" in bad.stderr and "pipelines/ghost/dvc.yaml" in bad.stderr, bad.stderr
+    assert _cli(["dvc-yaml"], root, env=env).returncode == 0
+    assert _cli(["dvc-yaml", "--check"], root, env=env).returncode == 0
+    assert not (root / "pipelines/ghost/dvc.yaml").exists()
+    assert (root / "pipelines/mdm/dvc.yaml").read_text() == (REPO / "pipelines/mdm/dvc.yaml").read_text()

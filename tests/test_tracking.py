@@ -10,9 +10,9 @@ from tasks.common.runner import digest, run_stage
 from tasks.common.testing import make_root
 
 
-def _runs(uri):
+def _runs(uri, paper="mdm"):
     client = mlflow.MlflowClient(uri)
-    exp = client.get_experiment_by_name("mdm")
+    exp = client.get_experiment_by_name(paper)
     return client, client.search_runs([exp.experiment_id])
 
 
@@ -103,6 +103,23 @@ def test_logged_models_are_registered_versions_with_lineage(tmp_path, mlflow_uri
     assert all(torch.equal(saved[k], v) for k, v in loaded.state_dict().items())
     run_stage("mdm", "train", "dense", root=root)             # a re-run is the next version of the same model
     assert sorted(int(v.version) for v in client.search_model_versions("name = 'mdm.train-dense'")) == [1, 2]
+
+
+def test_only_seed_0_of_a_seeded_grid_logs_its_models(tmp_path, mlflow_uri, monkeypatch):
+    """Issue 10: models go to MLflow where a user will load them; a grid's extra seeds keep their files (DVC) only."""
+    root = make_root(tmp_path, ["grsnn"])
+    tracking.ensure_store(root, ["grsnn"])
+    monkeypatch.setenv(tracking.PIPELINE_ENV, "cli-seeds")
+    run_stage("grsnn", "prepare", root=root)
+    run_stage("grsnn", "train", "grsnn-s1", root=root)
+    run_stage("grsnn", "train", "grsnn-s0", root=root)
+    client, runs = _runs(mlflow_uri, "grsnn")
+    s1 = next(r for r in runs if r.info.run_name == "grsnn.train-grsnn-s1")
+    assert s1.data.tags["models.logged"].startswith("no: seed 1")
+    assert (root / "outputs/grsnn/train-grsnn-s1/model.pt").exists()
+    assert [v.run_id for v in client.search_model_versions("name = 'grsnn.train-grsnn-s0'")] == [
+        next(r for r in runs if r.info.run_name == "grsnn.train-grsnn-s0").info.run_id]
+    assert not client.search_model_versions("name = 'grsnn.train-grsnn-s1'")
 
 
 def test_claims_are_logged_on_the_parent_run(tmp_path, mlflow_uri):

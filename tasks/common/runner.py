@@ -224,7 +224,10 @@ def _log_run(run, io: StageIO, metrics: dict, wall: float, ups, root: Path, stag
     run.log_metrics({**{k: v for k, v in metrics.items() if v is not None}, "wall_time_s": wall})
     for name, (steps, vals) in io.curves.items():
         run.log_curve(name, steps, vals)
-    for model, name in io.models:   # also a registry version, named after the run: mdm.train-dense(.<name>)
+    seed = (getattr(io.item, "fields", None) or {}).get("seed")
+    if seed not in (None, 0) and io.models:   # the extra seeds of a seeded grid: the files stay in the DVC output
+        run.set_tag("models.logged", f"no: seed {seed} (MLflow keeps seed 0 of each arm)")
+    for model, name in io.models if seed in (None, 0) else ():   # a registry version too: mdm.train-dense(.<name>)
         run.log_model(model, name, registered=where if name == "model" else f"{where}.{name}",
                       tags={k: tags[k] for k in ("git.commit", "params.hash", "profile", "paper.seed", "dvc.stage")})
     for name, it, path in ups:
