@@ -1,8 +1,8 @@
 """Prefect flows: each task runs one DVC stage (`dvc --wait-for-lock repro -s STAGE`), so DVC stays the one judge
 of freshness; after `dvc repro` a flow redoes nothing, and after a flow `dvc status` is clean.
 
-paper_flow(paper): a paper's stages in DAG order, independent stages side by side (ThreadPoolTaskRunner with one
-worker per core, `PAPERFLOW_JOBS` overrides); one MLflow parent run created before the fan-out; the report as a
+paper_flow(paper): a paper's stages in DAG order, independent stages side by side (one per core, `PAPERFLOW_JOBS`
+overrides; the slots are `_Machine`'s, the task runner's threads only wait); one MLflow parent run created before the fan-out; the report as a
 markdown artifact and the claims as a table. suite_flow(): every registered paper's stages in one fan-out (papers
 run beside each other), then the suite index. A stage whose metrics are wall-clock times (`TIMED`) runs with
 no other stage beside it. Works on the ephemeral API (no server) and against `prefect server start`
@@ -30,8 +30,10 @@ from tasks.common.registry import Paper, all_papers, get_paper
 
 
 class _Machine:
-    """Shared use of the machine by stages, exclusive use by a timed stage (a writer-preferring lock): a benchmark
-    that times code must not share the cores with a training run."""
+    """At most `runlog.jobs()` stages at once (one per core), and exclusive use by a timed stage (writer-preferring):
+    a benchmark that times code must not share the cores with a training run. The slots live here, not in the task
+    runner's pool size: a Prefect task submitted with `wait_for` holds a pool thread while it waits for its
+    upstream stages, so a pool of one thread per core ran the submission order nearly one stage at a time."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
@@ -48,7 +50,8 @@ class _Machine:
                 self._waiting -= 1
                 self._exclusive = True
             else:
-                self._cv.wait_for(lambda: not self._exclusive and self._waiting == 0)
+                slots = runlog.jobs()
+                self._cv.wait_for(lambda: not self._exclusive and self._waiting == 0 and self._active < slots)
                 self._active += 1
         try:
             yield
@@ -70,8 +73,11 @@ MACHINE = _Machine()
 TIMED = frozenset({"pie_benchmark"})
 
 
+POOL_THREADS = 512     # > every stage of every paper: waiting tasks hold threads, the core slots are in _Machine
+
+
 def _runner() -> ThreadPoolTaskRunner:
-    return ThreadPoolTaskRunner(max_workers=runlog.jobs())
+    return ThreadPoolTaskRunner(max_workers=POOL_THREADS)
 
 
 @task(task_run_name="{name}", retries=1, retry_delay_seconds=5)

@@ -71,3 +71,43 @@ def test_schedule_without_server_is_a_clear_error(tmp_path, monkeypatch):
     proc = subprocess.run([sys.executable, "-m", "tasks", "schedule", "mdm", "--cron", "0 3 * * *"], cwd=root,
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "PREFECT_API_URL" in proc.stderr, proc.stderr
+
+
+@pytest.mark.xdist_group("prefect")
+def test_tasks_waiting_for_upstream_do_not_hold_the_core_slots(prefect_harness, monkeypatch):
+    """Issue 10: with one pool thread per core, tasks waiting on a long stage held the threads and an independent
+    stage queued behind them; the slots are the machine's now, so the independent stage starts at once, and never
+    more than PAPERFLOW_JOBS stages run."""
+    import threading
+    import time
+
+    from prefect import flow, task
+
+    from flows.pipeline import MACHINE, _runner
+
+    monkeypatch.setenv("PAPERFLOW_JOBS", "2")
+    log, lock, inside = {}, threading.Lock(), [0, 0]
+
+    @task
+    def stage(name: str, secs: float) -> None:
+        with MACHINE.use(False):
+            with lock:
+                inside[0] += 1
+                inside[1] = max(inside[1], inside[0])
+            log[name] = time.monotonic()
+            time.sleep(secs)
+            log[name + ".end"] = time.monotonic()
+            with lock:
+                inside[0] -= 1
+
+    @flow(task_runner=_runner())
+    def fan() -> None:
+        slow = stage.submit("slow", 3.0)
+        waiting = [stage.submit(f"after{i}", 0.1, wait_for=[slow]) for i in range(3)]
+        free = [stage.submit(f"free{i}", 0.5) for i in range(3)]
+        for f in [slow, *waiting, *free]:
+            f.result()
+
+    fan()
+    assert log["free0"] < log["slow.end"] and log["free2"] < log["slow.end"], log
+    assert inside[1] == 2
