@@ -25,7 +25,9 @@ def check_slug(root: Path, slug: str) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,30}", slug or "") or keyword.iskeyword(slug) or slug == "common":
         raise UserError(f"paper slug {slug!r}: use 2-31 lowercase letters, digits or _, starting with a letter "
                         "(not 'common' or a Python keyword)")
-    for path in (root / "tasks" / slug, root / "tests" / slug, root / "pipelines" / slug):
+    from .dvcgen import dvc_file
+
+    for path in (root / "tasks" / slug, root / "tests" / slug, dvc_file(root, slug).parent):
         if path.exists():
             raise UserError(f"{path.relative_to(root)}: already exists; pick another slug or remove it first")
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from . import layout
+from .dvcgen import dvc_file
 from .errors import UserError
 from .io import StageIO, save_json_atomic
 from .params import paper_seed, params_hash, read_yaml, stage_params
@@ -56,7 +57,7 @@ def dvc_hash(root: Path, path: Path) -> str | None:
     the root dvc.lock or data.dvc."""
     rel = path.relative_to(root).as_posix().rstrip("/")
     parts = rel.split("/")
-    paper = [root / "pipelines" / parts[1] / "dvc.lock"] if parts[0] == "outputs" and len(parts) > 2 else []
+    paper = [dvc_file(root, parts[1]).with_name("dvc.lock")] if parts[0] == "outputs" and len(parts) > 2 else []
     for f in (*paper, root / "dvc.lock", root / "data.dvc"):
         if f.exists():
             md5 = _tracked_md5s(str(f), f.stat().st_mtime_ns).get(rel)
