@@ -2,8 +2,8 @@
 of freshness; after `dvc repro` a flow redoes nothing, and after a flow `dvc status` is clean.
 
 paper_flow(paper): a paper's stages in DAG order, independent stages side by side (one per core, `PAPERFLOW_JOBS`
-overrides; the slots are `_Machine`'s, the task runner's threads only wait); one MLflow parent run created before the fan-out; the report as a
-markdown artifact and the claims as a table. suite_flow(): every registered paper's stages in one fan-out (papers
+overrides; the slots are `_Machine`'s, the task runner's threads only wait); one MLflow parent run created before
+the fan-out; the report as a markdown artifact and the claims as a table. suite_flow(): every registered paper's stages in one fan-out (papers
 run beside each other), then the suite index. A stage whose metrics are wall-clock times (`TIMED`) runs with
 no other stage beside it. Works on the ephemeral API (no server) and against `prefect server start`
 (PREFECT_API_URL). `paperflow run P|all` runs these by default.

@@ -113,9 +113,10 @@ def cmd_run(a: argparse.Namespace) -> None:
                for p in papers}
     force = ["-f"] if a.force else []
     dvc = ["dvc", "--wait-for-lock", "repro"]              # another `paperflow run` waits instead of failing
-    from .dvcgen import PIPELINES
+    from .dvcgen import dvc_file
 
-    cmds = [[*dvc, *force]] if a.target == "all" else [[*dvc, *force, f"{PIPELINES}/{a.target}/dvc.yaml"]]
+    one = dvc_file(root, a.target).relative_to(root).as_posix()
+    cmds = [[*dvc, *force]] if a.target == "all" else [[*dvc, *force, one]]
     if a.target != "all":
         from .index import unreported
 
@@ -394,7 +395,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="machine-independent ratios: parallelism, fixed costs, trainer, PIE")
     sp.add_argument("--paper", default="mdm", help="whose params-check stage times the no-op stage")
     sp.set_defaults(fn=cmd_bench)
-    sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, pipelines/SLUG/dvc.yaml")
+    sp = sub.add_parser("new", help="scaffold a new paper: tasks/SLUG/, tests/SLUG/, params.yaml section, "
+                        "pipelines/SLUG/dvc.yaml")
     sp.add_argument("slug", help="the paper's short name (lowercase identifier)")
     sp.set_defaults(fn=cmd_new)
     sp = sub.add_parser("params", help="print the default params.yaml section of a paper")

@@ -338,8 +338,8 @@ def checkout_state(root: Path) -> dict[str, str]:
 
 def check_clean(root: Path) -> None:
     """Workers run the committed code: params.yaml, dvc.yaml and tasks/ must be committed."""
-    r = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.yaml", "pipelines/*/dvc.yaml", "tasks",
-                        "flows"],
+    r = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.yaml", "pipelines/*/dvc.yaml",
+                        "tasks", "flows"],
                        cwd=root, capture_output=True, text=True)
     dirty = [x[3:] for x in r.stdout.splitlines() if x.strip()]
     if dirty:
@@ -399,7 +399,8 @@ def pull(root: Path, papers: list[str]) -> None:
     check_remote(root)
     from .dvcgen import dvc_file
 
-    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", *(dvc_file(root, p).relative_to(root).as_posix() for p in papers)]
+    files = [dvc_file(root, p).relative_to(root).as_posix() for p in papers]
+    cmd = ["dvc", "--wait-for-lock", "repro", "--pull", *files]
     r = subprocess.run(cmd, cwd=root)
     if r.returncode:
         raise UserError(f"`{' '.join(cmd)}` failed (exit {r.returncode})")

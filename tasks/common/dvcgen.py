@@ -118,7 +118,7 @@ def target(name: str) -> str:
     slugs = [p.slug for p in all_papers() if name.startswith(p.slug + "_")]
     if not slugs:
         raise ValueError(f"{name}: not a stage of any registered paper")
-    return f"{PIPELINES}/{max(slugs, key=len)}/dvc.yaml:{name}"
+    return f"{dvc_file(Path(), max(slugs, key=len)).as_posix()}:{name}"
 
 
 def paper_stages(root: Path, paper: Paper) -> dict[str, Any]:
@@ -170,21 +170,24 @@ def render(root: Path) -> dict[str, str]:
     return {rel: _dump(doc) for rel, doc in build(root).items()}
 
 
+def _orphans(root: Path, want: dict[str, str]) -> list[Path]:
+    """pipelines/*/dvc.yaml of papers no longer registered."""
+    return [f for f in sorted((root / PIPELINES).glob("*/dvc.yaml")) if _rel(root, f) not in want]
+
+
 def stale(root: Path) -> list[str]:
     """Generated files that differ from the registry, and per-paper pipelines of papers no longer registered."""
     want = render(root)
     bad = [rel for rel, text in want.items() if not (root / rel).exists() or (root / rel).read_text() != text]
-    extra = [_rel(root, f) for f in sorted((root / PIPELINES).glob("*/dvc.yaml")) if _rel(root, f) not in want]
-    return bad + extra
+    return bad + [_rel(root, f) for f in _orphans(root, want)]
 
 
 def write(root: Path) -> list[Path]:
     """Write every generated dvc.yaml (each atomically); remove those of papers no longer registered (their
     dvc.lock stays, for git history). Returns the files written."""
     want = render(root)
-    for f in sorted((root / PIPELINES).glob("*/dvc.yaml")):
-        if _rel(root, f) not in want:
-            f.unlink()
+    for f in _orphans(root, want):
+        f.unlink()
     written = []
     for rel, text in want.items():
         path = root / rel
