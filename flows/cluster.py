@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from flows.pipeline import MACHINE, TIMED, _publish, _results, _runner
-from tasks.common import layout, runlog, tracking
+from tasks.common import layout, runlog, tracking, warm
 from tasks.common.cluster import check_worker, closure
 from tasks.common.dvcgen import check_name, target
 from tasks.common.registry import get_paper
@@ -63,15 +63,16 @@ def cluster_flow(paper: str, pipeline_id: str, want: dict[str, str] | None = Non
     tracking.mark_ready(root)
     names = [check_name(p.slug), *(n for s in p.stages for n in p.dvc_names(s))]
     keep = set(names) if not targets else closure(p, targets)
-    check = cluster_stage.submit(check_name(p.slug), str(root), pipeline_id)
-    futures: dict[str, list] = {}
-    out = {check_name(p.slug): check}
-    for stage in p.stages:
-        waits = [check, *(f for up in stage.after for f in futures[up])]
-        futures[stage.name] = [cluster_stage.submit(n, str(root), pipeline_id, force, n in TIMED, wait_for=waits)
-                               for n in p.dvc_names(stage) if n in keep]
-        out.update({n: f for n, f in zip([n for n in p.dvc_names(stage) if n in keep], futures[stage.name])})
-    result = _results(out)
+    with warm.serving(root):      # stage commands run in forks of one warm interpreter
+        check = cluster_stage.submit(check_name(p.slug), str(root), pipeline_id)
+        futures: dict[str, list] = {}
+        out = {check_name(p.slug): check}
+        for stage in p.stages:
+            waits = [check, *(f for up in stage.after for f in futures[up])]
+            futures[stage.name] = [cluster_stage.submit(n, str(root), pipeline_id, force, n in TIMED, wait_for=waits)
+                                   for n in p.dvc_names(stage) if n in keep]
+            out.update({n: f for n, f in zip([n for n in p.dvc_names(stage) if n in keep], futures[stage.name])})
+        result = _results(out)
     _publish(root, p)
     get_run_logger().info("%s on %s: %s", paper, os.environ.get("PAPERFLOW_WORKER", root), result)
     return result

@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.common import layout, runlog, tracking
+from tasks.common import layout, runlog, tracking, warm
 from tasks.common.dvcgen import check_name, target
 from tasks.common.index import unreported
 from tasks.common.registry import Paper, all_papers, get_paper
@@ -152,7 +152,8 @@ def paper_flow(paper: str, force: bool = False, root: str | None = None, index: 
                                                                          **tracking.execution_tags(rootp, p.slug)})
     status, t0 = "FAILED", time.perf_counter()
     try:
-        result = _results(_submit_paper(rootp, p, pipeline_id, force))
+        with warm.serving(rootp):     # stage commands run in forks of one warm interpreter (no-op if already on)
+            result = _results(_submit_paper(rootp, p, pipeline_id, force))
         status = "FINISHED"
     finally:
         tracking.finish_parent(rootp, p.slug, parent, ok=status == "FINISHED")
@@ -176,15 +177,16 @@ def suite_flow(force: bool = False, root: str | None = None) -> dict[str, dict[s
     pipeline_id, t0 = f"flow-{uuid.uuid4().hex[:12]}", time.perf_counter()
     parents = {p.slug: tracking.find_or_create_parent(rootp, p.slug, pipeline_id, {
         "via": "prefect", **tracking.execution_tags(rootp, p.slug)}) for p in papers}
-    futures = {p.slug: _submit_paper(rootp, p, pipeline_id, force) for p in papers}
     results, failed = {}, []
-    for p in papers:
-        try:
-            results[p.slug] = _results(futures[p.slug])
-        except Exception:  # noqa: BLE001 - every paper finishes; the flow fails at the end
-            failed.append(p.slug)
-        tracking.finish_parent(rootp, p.slug, parents[p.slug], ok=p.slug not in failed)
-        _publish(rootp, p)
+    with warm.serving(rootp):
+        futures = {p.slug: _submit_paper(rootp, p, pipeline_id, force) for p in papers}
+        for p in papers:
+            try:
+                results[p.slug] = _results(futures[p.slug])
+            except Exception:  # noqa: BLE001 - every paper finishes; the flow fails at the end
+                failed.append(p.slug)
+            tracking.finish_parent(rootp, p.slug, parents[p.slug], ok=p.slug not in failed)
+            _publish(rootp, p)
     runlog.record(rootp, pipeline_id, event="end", via="prefect", target="all", jobs=runlog.jobs(),
                   status="FAILED" if failed else "FINISHED", wall_s=round(time.perf_counter() - t0, 3))
     if failed:

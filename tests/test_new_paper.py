@@ -33,7 +33,7 @@ def test_new_paper_passes_the_contract_and_smoke_tests(tmp_path):
     assert "reports/demo/claims.json" in yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]["suite_index"]["deps"]
     again = run([sys.executable, "-m", "tasks", "new", "demo"], dst, check=False, env=env)
     assert again.returncode == 2 and "tasks/demo: already exists" in again.stderr
-    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_contract.py",
+    proc = run([sys.executable, "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", "tests/test_contract.py",
                 "tests/test_smoke.py", "tests/demo", "-k", "demo or not smoke", "-x"], dst,
                env={**env, "PATH": os.environ["PATH"]})
     assert " passed" in proc.stdout and "failed" not in proc.stdout, proc.stdout[-2000:]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import MDM, run
+from tasks.common import warm
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +47,7 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
                             "mdm.report"]), names
     parents = {r.data.tags["mlflow.parentRunId"] for r in runs}
     assert len(parents) == 1, "one parent run per pipeline execution"
+    assert {r.data.tags["paperflow.launch"] for r in runs} == {"warm"}, "`paperflow run` stages run in warm forks"
     by = {r.info.run_name: r for r in runs}
     assert by["mdm.evaluate"].data.tags["upstream.train-dense"] == by["mdm.train-dense"].info.run_id
     assert by["mdm.report"].data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
@@ -59,22 +61,9 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
     assert proc.returncode == 0
 
     # A param change re-runs only what depends on it; the cached upstream keeps its original run id (lineage).
-    out = run(["dvc", "exp", "run", "-n", "rep7", "-S", "mdm.report.seed=7", f"{MDM}:mdm_report"], repo_copy).stdout
-    assert f"Running stage '{MDM}:mdm_report'" in out and f"Running stage '{MDM}:mdm_sweep'" not in out, out
-    report_runs = [r for r in _stage_runs(mlflow_uri) if r.info.run_name == "mdm.report"]
-    newest = max(report_runs, key=lambda r: r.info.start_time)
-    assert newest.info.run_id != by["mdm.report"].info.run_id
-    assert newest.data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
-    assert newest.data.params["seed"] == "7"
-
-    # The run-cache: parameters seen before restore the stage's outputs instead of running it (issue 22).
-    first = run(["dvc", "exp", "run", "-n", "ev5", "-S", "mdm.evaluate.seed=5", f"{MDM}:mdm_evaluate"], repo_copy).stdout
-    assert f"Running stage '{MDM}:mdm_evaluate'" in first, first
-    back = run(["dvc", "exp", "run", "-S", "mdm.evaluate.seed=2", f"{MDM}:mdm_evaluate"], repo_copy).stdout
-    assert f"Running stage '{MDM}:mdm_evaluate'" not in back and "is cached" in back, back
-    assert (repo_copy / ".dvc/cache/runs").is_dir()
-    table = run([sys.executable, "-m", "tasks", "compare", "mdm", "rep7", "ev5"], repo_copy).stdout
-    assert table.splitlines()[0] == "| claim | workspace | rep7 | ev5 |" and "| C4 | **" in table, table
+    # (`dvc exp run` under a warm stage server, as `paperflow run` runs its stages: tasks/common/warm.py)
+    with warm.serving(repo_copy):
+        _exp_runs(repo_copy, mlflow_uri, by)
 
     # Issue 21: a bad value stops `dvc repro` at the params check, before DVC removes any stage's outputs.
     from tasks.common.params import set_values
@@ -111,3 +100,25 @@ def test_dvc_repro_smoke_then_nothing_to_redo_then_exp_run(repo_copy, mlflow_uri
         plots = len(re.findall(r"vegaEmbed\(['\"]#", html))
         dom = render_dom((repo_copy / "page" / "index.html").as_uri())
         assert plots > 0 and dom.count("<canvas") == plots, (plots, dom.count("<canvas"))
+
+
+def _exp_runs(repo_copy, mlflow_uri, by) -> None:
+    """`dvc exp run`: lineage of a partial re-run, and the run-cache restoring a stage seen before."""
+    out = run(["dvc", "exp", "run", "-n", "rep7", "-S", "mdm.report.seed=7", f"{MDM}:mdm_report"], repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_report'" in out and f"Running stage '{MDM}:mdm_sweep'" not in out, out
+    report_runs = [r for r in _stage_runs(mlflow_uri) if r.info.run_name == "mdm.report"]
+    newest = max(report_runs, key=lambda r: r.info.start_time)
+    assert newest.info.run_id != by["mdm.report"].info.run_id
+    assert newest.data.tags["upstream.sweep"] == by["mdm.sweep"].info.run_id
+    assert newest.data.params["seed"] == "7" and newest.data.tags["paperflow.launch"] == "warm"
+
+    # The run-cache: parameters seen before restore the stage's outputs instead of running it (issue 22).
+    first = run(["dvc", "exp", "run", "-n", "ev5", "-S", "mdm.evaluate.seed=5", f"{MDM}:mdm_evaluate"],
+                repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_evaluate'" in first, first
+    back = run(["dvc", "exp", "run", "-S", "mdm.evaluate.seed=2", f"{MDM}:mdm_evaluate"], repo_copy).stdout
+    assert f"Running stage '{MDM}:mdm_evaluate'" not in back and "is cached" in back, back
+    assert (repo_copy / ".dvc/cache/runs").is_dir()
+    table = run([sys.executable, "-m", "tasks", "compare", "mdm", "rep7", "ev5"], repo_copy).stdout
+    assert table.splitlines()[0] == "| claim | workspace | rep7 | ev5 |" and "| C4 | **" in table, table
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+import mlflow
 import pytest
 
 from conftest import MDM, run
@@ -39,7 +40,7 @@ def test_summary_marks_a_missing_claim_and_refuses_mixed_profiles():
 def test_robustness_runs_seeds_through_the_dvc_queue(repo_copy, mlflow_uri):
     bad = run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "1"], repo_copy, check=False)
     assert bad.returncode == 2 and "not up to date" in bad.stderr          # the headline run comes first
-    run(["dvc", "repro", f"{MDM}:mdm_report"], repo_copy)
+    run([sys.executable, "-m", "tasks", "run", "mdm", "--via", "dvc"], repo_copy)
     run(["git", "add", "-A"], repo_copy)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "smoke run"], repo_copy)
     run([sys.executable, "-m", "tasks", "robustness", "mdm", "--seeds", "3", "--jobs", "1"], repo_copy)
@@ -48,6 +49,12 @@ def test_robustness_runs_seeds_through_the_dvc_queue(repo_copy, mlflow_uri):
     assert [c["id"] for c in doc["claims"]] == ["C1", "C2", "C3", "C4"]
     assert all(set(c["verdicts"]) == {"0", "3"} for c in doc["claims"])
     assert "mdm-seed3" in run(["dvc", "exp", "list", "--name-only"], repo_copy).stdout
+    client = mlflow.MlflowClient(mlflow_uri)                             # the queue's stages ran in warm forks
+    queued = [r for r in client.search_runs([client.get_experiment_by_name("mdm").experiment_id])
+              if r.data.tags.get("paperflow.role") == "stage"
+              and r.data.tags.get("paperflow.checkout") != str(repo_copy.resolve())]
+    assert queued and {r.data.tags["paperflow.launch"] for r in queued} == {"warm"}, \
+        [(r.info.run_name, r.data.tags["paperflow.launch"], r.data.tags["paperflow.checkout"]) for r in queued]
     # the suite index shows it at the next repro (robustness.json is its dep now); the paper's stages stay up to date
     assert "up to date" in run(["dvc", "status", f"{MDM}:mdm_report"], repo_copy).stdout
     run(["dvc", "repro", "-s", "suite_index"], repo_copy)

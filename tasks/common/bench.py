@@ -3,8 +3,9 @@
 - suite / paper: wall time of the newest recorded execution (`.paperflow/runs/`) vs the sum of the stage bodies
   that ran in it (> 1 means stages ran side by side), and per stage the fixed cost (`dvc repro -s` wall minus the
   body's wall, Prefect executions only) vs the body;
-- the fixed cost of a no-op, torch-free stage (`dvc repro -s -f <paper>_check`, median of 3) and of opening an
-  MLflow stage run (importing mlflow + the store), the floor every tracked stage pays;
+- the fixed cost of a no-op, torch-free stage (`dvc repro -s -f <paper>_check`, median of 3; in a fresh process
+  and under a warm stage server, `tasks/common/warm.py`) and of opening an MLflow stage run (importing mlflow +
+  the store), the floor every tracked stage pays in a fresh process;
 - the shared trainer (`tasks.common.train.fit`) vs a minimal hand-written loop on the same model and batch
   (steps/s ratio; >= 0.95 means the framework adds nothing), and the model's achieved FLOP/s (counted by
   torch's FlopCounterMode, forward + backward) as a fraction of this machine's fp32 matmul peak at the same
@@ -113,16 +114,24 @@ def trainer_vs_hand(threads: int, steps: int = 30, rounds: int = 3) -> dict[str,
     return {"fit_steps_per_s": max(fw), "hand_steps_per_s": max(hd), "fit_vs_hand": max(fw) / max(hd)}
 
 
-def noop_stage_s(root: Path, paper: str, reps: int = 3) -> float:
+def noop_stage_s(root: Path, paper: str, reps: int = 3, warm: bool = False) -> float:
     """Median wall of `dvc repro -s -f pipelines/<paper>/dvc.yaml:<paper>_check`: dvc start to lock update for a stage
-    that needs no torch."""
-    from .dvcgen import check_name, target
+    that needs no torch; `warm`: under a warm stage server, as `paperflow run` runs it (after one call that waits
+    for the server's imports)."""
+    from contextlib import nullcontext
 
+    from .dvcgen import check_name, target
+    from .warm import serving
+
+    cmd = ["dvc", "repro", "-s", "-f", target(check_name(paper))]
     walls = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        subprocess.run(["dvc", "repro", "-s", "-f", target(check_name(paper))], cwd=root, capture_output=True, check=True)
-        walls.append(time.perf_counter() - t0)
+    with serving(root) if warm else nullcontext():
+        if warm:
+            subprocess.run(cmd, cwd=root, capture_output=True, check=True)
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=root, capture_output=True, check=True)
+            walls.append(time.perf_counter() - t0)
     return statistics.median(walls)
 
 
@@ -177,6 +186,7 @@ def run(root: Path, paper: str = "mdm", threads: tuple[int, ...] = (1, 2)) -> di
     flops = step_flops()
     res: dict = {"machine": {"cores": runlog.jobs()}, "trainer": {}, "execution": execution(root),
                  "fixed_cost": {"noop_stage_s": round(noop_stage_s(root, paper), 2),
+                                "noop_stage_warm_s": round(noop_stage_s(root, paper, warm=True), 2),
                                 "tracking_import_s": round(tracking_floor_s(), 2)},
                  "pie": pie_ratios(root)}
     for t in threads:
@@ -203,6 +213,8 @@ def table(res: dict) -> str:
         rows.append(("stage-body sum / wall", "no recorded execution: run `paperflow run P` first"))
     fc = res["fixed_cost"]
     rows.append(("no-op torch-free stage under dvc (s)", f"{fc['noop_stage_s']}"))
+    if "noop_stage_warm_s" in fc:
+        rows.append(("  the same under a warm stage server (s)", f"{fc['noop_stage_warm_s']}"))
     rows.append(("mlflow + runner import floor (s)", f"{fc['tracking_import_s']}"))
     for t, v in res["trainer"].items():
         if t.startswith("t"):

@@ -97,6 +97,15 @@ def cmd_run(a: argparse.Namespace) -> None:
         if any(r["state"] != "COMPLETED" for r in res["papers"].values()):
             raise SystemExit(1)
         return
+    from .warm import serving
+
+    with serving(root):            # the stage commands DVC starts run in forks of one warm interpreter
+        _execute(a, root, papers, started)
+
+
+def _execute(a: argparse.Namespace, root: Path, papers, started: float) -> None:
+    from . import tracking
+
     if a.via == "prefect":   # the flow records the execution (MLflow parents, run log) itself
         from flows.pipeline import paper_flow, suite_flow
 
@@ -423,11 +432,23 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def env_defaults(env) -> None:
+    """Telemetry off and the stage thread count, unless set: before numpy/torch load (the warm server too)."""
     for k, v in ENV_DEFAULTS.items():
-        os.environ.setdefault(k, v)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # before numpy/torch load
-        os.environ.setdefault(var, os.environ.get("PAPERFLOW_THREADS", "1"))
+        env.setdefault(k, v)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, env.get("PAPERFLOW_THREADS", "1"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    env_defaults(os.environ)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["stage"], ["check"]):   # what DVC calls; under `paperflow run`, in a fork of the warm server
+        from .warm import delegate
+
+        rc = delegate(argv)
+        if rc is not None:
+            return rc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)        # Prefect's API client logs every request at INFO
     a = parser().parse_args(argv)

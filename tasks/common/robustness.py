@@ -134,7 +134,10 @@ def run(root: Path, slug: str, seeds: list[int], jobs: int) -> Path:
         raise UserError(f"--seeds: {base} is the workspace's own {slug}.seed; give other values")
     os.environ["MLFLOW_TRACKING_URI"] = tracking.tracking_uri(root)  # the workspace's store: queue workers inherit it
     tracking.ensure_store(root, [slug])                              # (their DVC_ROOT is a temporary copy)
-    names = run_queue(root, slug, seeds, jobs)
+    from .warm import serving
+
+    with serving(root):                                              # queue workers inherit the warm server
+        names = run_queue(root, slug, seeds, jobs)
     runs = {base: None, **dict(zip(seeds, names))}
     doc = summarise(slug, {s: claims_at(root, slug, n) for s, n in runs.items()}, runs)
     out = report_dir(root, slug)

@@ -29,6 +29,7 @@ from .io import StageIO, save_json_atomic
 from .params import paper_seed, params_hash, read_yaml, stage_params
 from .procs import pid_alive
 from .registry import Paper, Stage, get_paper
+from .warm import CHILD_ENV
 
 log = logging.getLogger("paperflow.runner")
 
@@ -144,7 +145,8 @@ def run_stage(paper_slug: str, stage_name: str, item: str | None = None, root: P
             (io.out / "figures").mkdir()
         tags = {"paper": paper.slug, "stage": stage.name, "item": item or "", "dvc.stage": paper.dvc_names(stage)[0]
                 if not item else f"{paper.slug}_{stage.name}@{item}", "git.commit": git_commit(root),
-                "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed)}
+                "params.hash": params_hash(p), "profile": profile, "paper.seed": str(pseed),
+                "paperflow.launch": "warm" if os.environ.get(CHILD_ENV) else "cold"}
         if item is not None:
             tags.update({f"item.{k}": str(v) for k, v in stage.item(item).fields.items()})
         if track:   # lineage follows the data: the run that produced each upstream folder, found by its content digest

@@ -33,3 +33,14 @@ def run_paper(root: Path, slug: str, track: bool = False) -> dict[str, dict]:
         for item in stage.items or (None,):
             out[f"{stage.name}-{item}" if item else stage.name] = run_stage(slug, stage.name, item, root=root, track=track)
     return out
+
+
+def sleeper(argv: list[str]) -> int:
+    """A warm-server entry point for tests (`warm.serving(root, entry="tasks.common.testing:sleeper")`): write this
+    process's pid to argv[0], sleep argv[1] seconds, exit with argv[2]."""
+    import os
+    import time
+
+    Path(argv[0]).write_text(str(os.getpid()))
+    time.sleep(float(argv[1]))
+    return int(argv[2])
