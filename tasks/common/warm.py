@@ -63,7 +63,9 @@ def delegate(argv: list[str]) -> int | None:
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
-        socket.send_fds(sock, [_HEADER.pack(len(req)) + req], [0, 1, 2])
+        msg = _HEADER.pack(len(req)) + req
+        sent = socket.send_fds(sock, [msg], [0, 1, 2])   # the descriptors travel with the first bytes
+        sock.sendall(msg[sent:])
         reader = sock.makefile("r")
         first = reader.readline().split()
     except OSError:
