@@ -54,7 +54,8 @@ def test_the_check_detects_a_broken_model():
     assert err["net"] > 1e-3 and err["sampler"] > 1e-3
 
 
-@pytest.mark.skipif(not CKPTS, reason="no trained checkpoint in outputs/gdb (run `dvc pull` or `dvc repro gdb_report`)")
+@pytest.mark.skipif(not CKPTS, reason="no trained checkpoint in outputs/gdb "
+                                       "(run `dvc repro pipelines/gdb/dvc.yaml:gdb_report`; no DVC remote is configured)")
 @pytest.mark.parametrize("ckpt", CKPTS, ids=lambda p: p.name)
 def test_every_trained_checkpoint_is_equivariant(ckpt):
     cfg = json.loads((ckpt / "model.json").read_text())
